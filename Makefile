@@ -1,0 +1,35 @@
+# Two commands on a fresh machine: `make dev` runs the system, `make test` passes every test.
+# Both build .venv from uv.lock first; uv itself comes from PyPI when it is not installed.
+
+UV ?= $(shell command -v uv 2>/dev/null || echo .venv-uv/bin/uv)
+PYTHON := .venv/bin/python
+
+.PHONY: dev test lint format install clean
+
+$(UV):
+	python3 -m venv .venv-uv
+	.venv-uv/bin/pip install --quiet uv
+
+.venv/.synced: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --locked
+	touch $@
+
+install: .venv/.synced
+
+dev: install
+	$(PYTHON) -m shared.cli dev
+
+test: install
+	$(PYTHON) -m pytest
+
+lint: install
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
+	$(PYTHON) -m mypy
+
+format: install
+	$(PYTHON) -m ruff format .
+	$(PYTHON) -m ruff check --fix .
+
+clean:
+	rm -rf .venv .venv-uv .orders

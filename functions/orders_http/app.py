@@ -1,0 +1,121 @@
+"""Routing, error mapping and metrics for the HTTP function."""
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from functions.orders_http import handlers
+from functions.orders_http.http_input import BadRequest
+from functions.orders_http.openapi import openapi_response
+from shared.db import Database, DatabaseUnavailable, get_database
+from shared.health import alive, ready
+from shared.metrics import metrics_response, observe_request
+from shared.orders import (
+    IdempotencyKeyReused,
+    OrderError,
+    OrderNotEditable,
+    OrderNotFound,
+    VersionMismatch,
+)
+from shared.problems import problem
+from shared.settings import Settings, get_settings
+
+Handler = Callable[[Request, Database, Settings], Awaitable[Response]]
+
+log = logging.getLogger("orders.http")
+
+
+async def _healthz(request: Request, db: Database, settings: Settings) -> Response:
+    return alive()
+
+
+async def _readyz(request: Request, db: Database, settings: Settings) -> Response:
+    return await ready(db, settings.retry_after_seconds)
+
+
+async def _metrics(request: Request, db: Database, settings: Settings) -> Response:
+    return metrics_response()
+
+
+async def _openapi(request: Request, db: Database, settings: Settings) -> Response:
+    return openapi_response()
+
+
+FIXED_ROUTES: dict[str, dict[str, Handler]] = {
+    "/": {"GET": handlers.list_orders, "POST": handlers.create_order},
+    "/healthz": {"GET": _healthz},
+    "/readyz": {"GET": _readyz},
+    "/metrics": {"GET": _metrics},
+    "/openapi.json": {"GET": _openapi},
+}
+ORDER_ROUTE = "/{order_id}"
+ORDER_METHODS: dict[str, Handler] = {
+    "GET": handlers.read_order,
+    "PUT": handlers.replace_order,
+    "DELETE": handlers.delete_order,
+}
+
+_ORDER_ERRORS: dict[type[OrderError], tuple[int, str, str]] = {
+    OrderNotFound: (404, "not-found", "Not Found"),
+    OrderNotEditable: (409, "not-editable", "Conflict"),
+    VersionMismatch: (412, "version-mismatch", "Precondition Failed"),
+    IdempotencyKeyReused: (422, "idempotency-key-reused", "Unprocessable Content"),
+}
+
+
+def _resolve(request: Request) -> tuple[str, dict[str, Handler]]:
+    path = request.url.path
+    if path in FIXED_ROUTES:
+        return path, FIXED_ROUTES[path]
+    segment = path.removeprefix("/")
+    if segment and "/" not in segment:
+        request.scope["path_params"] = {"order_id": segment}
+        return ORDER_ROUTE, ORDER_METHODS
+    return "unmatched", {}
+
+
+async def _answer(request: Request, methods: dict[str, Handler]) -> Response:
+    settings = get_settings()
+    if not methods:
+        return problem(404, "not-found", "Not Found", f"no route {request.url.path}")
+    handler = methods.get(request.method)
+    if handler is None:
+        allowed = ", ".join(methods)
+        return problem(
+            405,
+            "method-not-allowed",
+            "Method Not Allowed",
+            f"{request.method} is not allowed here; use {allowed}",
+            headers={"Allow": allowed},
+        )
+    try:
+        return await handler(request, get_database(), settings)
+    except BadRequest as exc:
+        return exc.response
+    except OrderError as exc:
+        status, slug, title = _ORDER_ERRORS[type(exc)]
+        return problem(status, slug, title, str(exc))
+    except DatabaseUnavailable as exc:
+        log.warning("database unavailable: %s", exc)
+        return problem(
+            503,
+            "database-unavailable",
+            "Service Unavailable",
+            "the database cannot be reached right now; retry later",
+            headers={"Retry-After": str(settings.retry_after_seconds)},
+        )
+
+
+async def dispatch(request: Request) -> Response:
+    started = time.perf_counter()
+    route, methods = _resolve(request)
+    try:
+        response = await _answer(request, methods)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, route)
+        response = problem(500, "internal-error", "Internal Server Error", "an unexpected error")
+    observe_request(route, request.method, response.status_code, time.perf_counter() - started)
+    return response

@@ -1,0 +1,88 @@
+"""The five CRUD routes. Each state change is one unit of work."""
+
+import hashlib
+from datetime import UTC, datetime
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from functions.orders_http import http_input
+from shared import order_store
+from shared.db import Database
+from shared.orders import Order, OrderNotFound, new_order, to_json
+from shared.settings import Settings
+
+JSON = "application/json"
+
+
+def _order_response(order: Order, status_code: int = 200) -> Response:
+    return Response(
+        to_json(order),
+        status_code=status_code,
+        media_type=JSON,
+        headers={"ETag": http_input.etag(order["version"])},
+    )
+
+
+def _created(body: bytes, order_id: str, version: int) -> Response:
+    headers = {"Location": f"/{order_id}", "ETag": http_input.etag(version)}
+    return Response(body, status_code=201, media_type=JSON, headers=headers)
+
+
+async def create_order(request: Request, db: Database, settings: Settings) -> Response:
+    body = await http_input.read_order_in(request, settings.max_body_bytes)
+    key = http_input.idempotency_key(request)
+    now = datetime.now(UTC)
+    order = new_order(body, now)
+    payload = to_json(order)
+    async with db.transaction() as conn:
+        if key is not None:
+            request_hash = hashlib.sha256(
+                orjson.dumps(body.model_dump(), option=orjson.OPT_SORT_KEYS)
+            ).hexdigest()
+            earlier = await order_store.claim_idempotency_key(
+                conn, key, request_hash, order["id"], 201, payload.decode(), now
+            )
+            if earlier is not None:
+                first = orjson.loads(earlier[1])
+                return _created(earlier[1].encode(), first["id"], first["version"])
+        await order_store.insert_order(conn, order)
+    return _created(payload, str(order["id"]), 1)
+
+
+async def read_order(request: Request, db: Database, settings: Settings) -> Response:
+    order_id = http_input.order_id_from_path(request.path_params["order_id"])
+    async with db.connection() as conn:
+        order = await order_store.get_order(conn, order_id)
+    if order is None:
+        raise OrderNotFound(order_id)
+    return _order_response(order)
+
+
+async def list_orders(request: Request, db: Database, settings: Settings) -> Response:
+    limit, status, customer_id = http_input.page_query(request, settings.max_page_size)
+    after_seq = http_input.decode_cursor(request.query_params.get("cursor"))
+    async with db.connection() as conn:
+        page, next_seq = await order_store.list_orders(
+            conn, after_seq=after_seq, limit=limit, status=status, customer_id=customer_id
+        )
+    next_cursor = http_input.encode_cursor(next_seq) if next_seq is not None else None
+    return Response(to_json({"items": page, "next_cursor": next_cursor}), media_type=JSON)
+
+
+async def replace_order(request: Request, db: Database, settings: Settings) -> Response:
+    order_id = http_input.order_id_from_path(request.path_params["order_id"])
+    body = await http_input.read_order_in(request, settings.max_body_bytes)
+    expected = http_input.expected_versions(request)
+    async with db.transaction() as conn:
+        order = await order_store.replace_order(conn, order_id, body, expected, datetime.now(UTC))
+    return _order_response(order)
+
+
+async def delete_order(request: Request, db: Database, settings: Settings) -> Response:
+    order_id = http_input.order_id_from_path(request.path_params["order_id"])
+    expected = http_input.expected_versions(request)
+    async with db.transaction() as conn:
+        await order_store.delete_order(conn, order_id, expected)
+    return Response(status_code=204)

@@ -1,0 +1,175 @@
+"""The OpenAPI 3.1 document, generated from the models the code validates and answers with."""
+
+from functools import cache
+from typing import Any
+
+import orjson
+from pydantic.json_schema import models_json_schema
+from starlette.responses import Response
+
+from shared.schemas import OrderIn, OrderOut, OrderPage, Problem
+
+_REF = "#/components/schemas/{model}"
+_PROBLEM = "application/problem+json"
+
+
+def _problem(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    answer: dict[str, Any] = {
+        "description": description,
+        "content": {_PROBLEM: {"schema": {"$ref": _REF.format(model="Problem")}}},
+    }
+    if headers:
+        answer["headers"] = headers
+    return answer
+
+
+def _json(model: str, description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    answer: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": _REF.format(model=model)}}},
+    }
+    if headers:
+        answer["headers"] = headers
+    return answer
+
+
+_STRING = {"schema": {"type": "string"}}
+_ETAG = {"ETag": {"description": "The order's version as an entity tag", **_STRING}}
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait", **_STRING}}
+_UNAVAILABLE = {"503": _problem("The database cannot be reached", _RETRY_AFTER)}
+_BODY = {
+    "required": True,
+    "content": {"application/json": {"schema": {"$ref": _REF.format(model="OrderIn")}}},
+}
+_BAD_BODY = {
+    "400": _problem("Malformed JSON or a bad header"),
+    "413": _problem("Body too large"),
+    "415": _problem("Body is not JSON"),
+    "422": _problem("Body fails validation; `errors` lists each field"),
+}
+_ORDER_ID = {
+    "name": "order_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "format": "uuid"},
+}
+_IF_MATCH = {"name": "If-Match", "in": "header", "required": False, **_STRING}
+_NOT_FOUND = {"404": _problem("No such order")}
+_STALE = {"412": _problem("If-Match names another version")}
+
+
+def _query(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema}
+
+
+def _paths() -> dict[str, Any]:
+    health = {"200": {"description": "OK", "content": {"application/json": {"schema": {}}}}}
+    return {
+        "/": {
+            "get": {
+                "operationId": "listOrders",
+                "parameters": [
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 100}),
+                    _query("cursor", {"type": "string"}),
+                    _query(
+                        "status", {"type": "string", "enum": ["CREATED", "CONFIRMED", "SHIPPED"]}
+                    ),
+                    _query("customer_id", {"type": "string"}),
+                ],
+                "responses": {
+                    "200": _json("OrderPage", "A page of orders, oldest first"),
+                    "400": _problem("Bad query parameter"),
+                    **_UNAVAILABLE,
+                },
+            },
+            "post": {
+                "operationId": "createOrder",
+                "parameters": [{"name": "Idempotency-Key", "in": "header", **_STRING}],
+                "requestBody": _BODY,
+                "responses": {
+                    "201": _json(
+                        "OrderOut",
+                        "Created (or the first answer to this Idempotency-Key)",
+                        {"Location": {"description": "The order's URL", **_STRING}, **_ETAG},
+                    ),
+                    **_BAD_BODY,
+                    "422": _problem("Body fails validation, or the key was used with another body"),
+                    **_UNAVAILABLE,
+                },
+            },
+        },
+        "/{order_id}": {
+            "parameters": [_ORDER_ID],
+            "get": {
+                "operationId": "readOrder",
+                "responses": {
+                    "200": _json("OrderOut", "The order", _ETAG),
+                    **_NOT_FOUND,
+                    **_UNAVAILABLE,
+                },
+            },
+            "put": {
+                "operationId": "replaceOrder",
+                "parameters": [_IF_MATCH],
+                "requestBody": _BODY,
+                "responses": {
+                    "200": _json("OrderOut", "The order after the change", _ETAG),
+                    **_BAD_BODY,
+                    **_NOT_FOUND,
+                    "409": _problem("The order is past CREATED"),
+                    **_STALE,
+                    **_UNAVAILABLE,
+                },
+            },
+            "delete": {
+                "operationId": "deleteOrder",
+                "parameters": [_IF_MATCH],
+                "responses": {
+                    "204": {"description": "Deleted"},
+                    **_NOT_FOUND,
+                    **_STALE,
+                    **_UNAVAILABLE,
+                },
+            },
+        },
+        "/healthz": {"get": {"operationId": "alive", "responses": health}},
+        "/readyz": {
+            "get": {"operationId": "ready", "responses": {**health, "503": _problem("Not ready")}}
+        },
+        "/metrics": {
+            "get": {
+                "operationId": "metrics",
+                "responses": {
+                    "200": {
+                        "description": "Prometheus text format",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+    }
+
+
+@cache
+def openapi_document() -> bytes:
+    _, schemas = models_json_schema(
+        [
+            (OrderIn, "validation"),
+            (OrderOut, "serialization"),
+            (OrderPage, "serialization"),
+            (Problem, "serialization"),
+        ],
+        ref_template=_REF,
+    )
+    return orjson.dumps(
+        {
+            "openapi": "3.1.0",
+            "info": {"title": "orders", "version": "1.0.0"},
+            "paths": _paths(),
+            "components": {"schemas": schemas["$defs"]},
+        }
+    )
+
+
+def openapi_response() -> Response:
+    return Response(openapi_document(), media_type="application/json")

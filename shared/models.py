@@ -1,0 +1,65 @@
+"""The tables, defined once: Alembic migrates from these, the runtime's SQL names their columns."""
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    SmallInteger,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+
+def _timestamp(nullable: bool = False) -> Any:
+    return Field(sa_column=Column(DateTime(timezone=True), nullable=nullable))
+
+
+class Order(SQLModel, table=True):
+    __tablename__ = "orders"
+    __table_args__ = (
+        Index("ix_orders_customer_seq", "customer_id", "seq"),
+        Index("ix_orders_status_seq", "status", "seq"),
+        CheckConstraint(
+            "status IN ('CREATED', 'CONFIRMED', 'SHIPPED')", name="ck_orders_status_known"
+        ),
+    )
+
+    id: UUID = Field(primary_key=True)
+    # Insertion order for keyset paging: rows inserted later always sort after a cursor.
+    seq: int = Field(
+        sa_column=Column(BigInteger, Identity(always=True), nullable=False, unique=True)
+    )
+    customer_id: str = Field(sa_column=Column(Text, nullable=False))
+    items: list[dict[str, Any]] = Field(sa_column=Column(JSONB, nullable=False))
+    total_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
+    status: str = Field(sa_column=Column(Text, nullable=False))
+    version: int = Field(sa_column=Column(Integer, nullable=False))
+    created_at: datetime = _timestamp()
+    updated_at: datetime = _timestamp()
+    confirmed_at: datetime | None = _timestamp(nullable=True)
+    shipped_at: datetime | None = _timestamp(nullable=True)
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """The first answer to a POST carrying an `Idempotency-Key`, replayed for its retries."""
+
+    __tablename__ = "idempotency_keys"
+
+    key: str = Field(sa_column=Column(Text, primary_key=True))
+    request_hash: str = Field(sa_column=Column(Text, nullable=False))
+    order_id: UUID = Field(nullable=False)
+    status_code: int = Field(sa_column=Column(SmallInteger, nullable=False))
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = _timestamp()
+
+
+metadata = SQLModel.metadata

@@ -1,0 +1,145 @@
+"""SQL for the orders and idempotency tables (columns as in `shared/models.py`).
+
+Every write is one conditional statement, so two writers racing change a row once.
+"""
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from shared.lifecycle import EDITABLE_STATUSES
+from shared.orders import IdempotencyKeyReused, Order, refuse_change
+from shared.schemas import OrderIn
+
+ORDER_COLUMNS = (
+    "id",
+    "customer_id",
+    "items",
+    "total_cents",
+    "status",
+    "version",
+    "created_at",
+    "updated_at",
+    "confirmed_at",
+    "shipped_at",
+)
+_COLUMNS = ", ".join(ORDER_COLUMNS)
+_PLACEHOLDERS = ", ".join(f"${n}" for n in range(1, len(ORDER_COLUMNS) + 1))
+_EDITABLE = list(EDITABLE_STATUSES)
+
+INSERT_ORDER = f"INSERT INTO orders ({_COLUMNS}) VALUES ({_PLACEHOLDERS})"
+SELECT_ORDER = f"SELECT {_COLUMNS} FROM orders WHERE id = $1"
+LIST_ORDERS = f"""
+SELECT seq, {_COLUMNS} FROM orders
+WHERE seq > $1 AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR customer_id = $3)
+ORDER BY seq LIMIT $4"""
+SELECT_STATE = "SELECT status, version FROM orders WHERE id = $1"
+REPLACE_ORDER = f"""
+UPDATE orders
+SET customer_id = $2, items = $3, total_cents = $4, version = version + 1, updated_at = $5
+WHERE id = $1 AND status = ANY($6::text[]) AND ($7::int[] IS NULL OR version = ANY($7))
+RETURNING {_COLUMNS}"""
+DELETE_ORDER = f"""
+DELETE FROM orders WHERE id = $1 AND ($2::int[] IS NULL OR version = ANY($2))
+RETURNING {_COLUMNS}"""
+CLAIM_KEY = """
+INSERT INTO idempotency_keys (key, request_hash, order_id, status_code, body, created_at)
+VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (key) DO NOTHING"""
+SELECT_KEY = "SELECT request_hash, status_code, body FROM idempotency_keys WHERE key = $1"
+
+
+def _values(order: Order) -> list[Any]:
+    return [order[column] for column in ORDER_COLUMNS]
+
+
+async def insert_order(conn: asyncpg.Connection, order: Order) -> None:
+    await conn.execute(INSERT_ORDER, *_values(order))
+
+
+async def get_order(conn: asyncpg.Connection, order_id: UUID) -> Order | None:
+    row = await conn.fetchrow(SELECT_ORDER, order_id)
+    return dict(row) if row is not None else None
+
+
+async def list_orders(
+    conn: asyncpg.Connection,
+    *,
+    after_seq: int,
+    limit: int,
+    status: str | None,
+    customer_id: str | None,
+) -> tuple[list[Order], int | None]:
+    """One page in insertion order, and the `seq` to continue after (None on the last page)."""
+    rows = await conn.fetch(
+        LIST_ORDERS,
+        after_seq,
+        status,
+        customer_id,
+        limit + 1,
+    )
+    page = [dict(row) for row in rows[:limit]]
+    next_seq: int | None = page[-1]["seq"] if len(rows) > limit else None
+    for order in page:
+        del order["seq"]
+    return page, next_seq
+
+
+async def replace_order(
+    conn: asyncpg.Connection,
+    order_id: UUID,
+    body: OrderIn,
+    expected_versions: list[int] | None,
+    now: datetime,
+) -> Order:
+    items = [item.model_dump() for item in body.items]
+    row = await conn.fetchrow(
+        REPLACE_ORDER,
+        order_id,
+        body.customer_id,
+        items,
+        body.total_cents,
+        now,
+        _EDITABLE,
+        expected_versions,
+    )
+    if row is None:
+        raise refuse_change(order_id, await _state(conn, order_id), expected_versions, edit=True)
+    return dict(row)
+
+
+async def delete_order(
+    conn: asyncpg.Connection, order_id: UUID, expected_versions: list[int] | None
+) -> Order:
+    row = await conn.fetchrow(DELETE_ORDER, order_id, expected_versions)
+    if row is None:
+        raise refuse_change(order_id, await _state(conn, order_id), expected_versions, edit=False)
+    return dict(row)
+
+
+async def _state(conn: asyncpg.Connection, order_id: UUID) -> tuple[str, int] | None:
+    row = await conn.fetchrow(SELECT_STATE, order_id)
+    return (row["status"], row["version"]) if row is not None else None
+
+
+async def claim_idempotency_key(
+    conn: asyncpg.Connection,
+    key: str,
+    request_hash: str,
+    order_id: UUID,
+    status_code: int,
+    body: str,
+    now: datetime,
+) -> tuple[int, str] | None:
+    """Claim `key` for this request; if an earlier request holds it, its (status, body).
+
+    A concurrent holder makes this wait for that transaction, so the loser sees its answer.
+    """
+    status = await conn.execute(CLAIM_KEY, key, request_hash, order_id, status_code, body, now)
+    if status.endswith(" 1"):
+        return None
+    row = await conn.fetchrow(SELECT_KEY, key)
+    if row["request_hash"] != request_hash:
+        raise IdempotencyKeyReused()
+    return row["status_code"], row["body"]

@@ -1,0 +1,75 @@
+"""API schemas: what clients send and receive. The HTTP function validates with these,
+and the OpenAPI document is generated from them."""
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.lifecycle import OrderStatus
+
+MAX_ITEMS = 100
+# Bounds keep 100 lines of quantity * price well inside a signed 64-bit total.
+MAX_QUANTITY = 1_000_000
+MAX_UNIT_PRICE_CENTS = 10_000_000_000
+
+Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:@-]+$")]
+
+
+class LineItem(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    sku: Identifier
+    quantity: Annotated[int, Field(gt=0, le=MAX_QUANTITY)]
+    unit_price_cents: Annotated[int, Field(ge=0, le=MAX_UNIT_PRICE_CENTS)]
+
+
+class OrderIn(BaseModel):
+    """The body of `POST /` and `PUT /{id}`."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    customer_id: Identifier
+    items: Annotated[list[LineItem], Field(min_length=1, max_length=MAX_ITEMS)]
+
+    @property
+    def total_cents(self) -> int:
+        return sum(item.quantity * item.unit_price_cents for item in self.items)
+
+
+class OrderOut(BaseModel):
+    """An order as the API and every event show it."""
+
+    id: UUID
+    customer_id: str
+    items: list[LineItem]
+    total_cents: int
+    status: OrderStatus
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    confirmed_at: datetime | None
+    shipped_at: datetime | None
+
+
+class OrderPage(BaseModel):
+    items: list[OrderOut]
+    next_cursor: str | None
+
+
+class FieldError(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document (`application/problem+json`)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[FieldError] | None = None

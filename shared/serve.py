@@ -1,0 +1,34 @@
+"""Serve one function in one process: functions-framework's ASGI app under uvicorn."""
+
+import os
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
+FUNCTIONS = ("orders_http", "confirm", "ship", "outbox_relay")
+
+
+def function_source(target: str) -> Path:
+    if target not in FUNCTIONS:
+        raise SystemExit(f"unknown function {target!r}; choose one of {', '.join(FUNCTIONS)}")
+    return FUNCTIONS_DIR / target / "main.py"
+
+
+def function_app(target: str) -> Any:
+    """The ASGI app functions-framework builds around one function."""
+    from functions_framework.aio import create_asgi_app
+
+    return create_asgi_app(target=target, source=str(function_source(target)))  # type: ignore[no-untyped-call]
+
+
+def serve(target: str, host: str | None = None, port: int | None = None) -> None:
+    uvicorn.run(
+        function_app(target),
+        host=host or os.environ.get("HOST", "0.0.0.0"),
+        port=port or int(os.environ.get("PORT", "8080")),
+        access_log=False,
+        log_config=None,
+        timeout_graceful_shutdown=5,
+    )

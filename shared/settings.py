@@ -1,0 +1,66 @@
+"""One settings object, read from the environment (12-factor)."""
+
+from functools import lru_cache
+from urllib.parse import quote
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore")
+
+    database_url: SecretStr | None = None
+    postgres_server: str = "127.0.0.1"
+    postgres_port: int = 5432
+    postgres_db: str = "orders"
+    postgres_user: str = "orders"
+    postgres_password: SecretStr = SecretStr("")
+
+    db_pool_min_size: int = 1
+    db_pool_max_size: int = 10
+    # Short on purpose: a dead database must turn into a quick 503, not a hung request.
+    db_connect_timeout_seconds: float = 2.0
+    db_command_timeout_seconds: float = 10.0
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: str | None = None
+    # Strimzi supports the idempotent producer; the embedded tansu broker rejects it.
+    kafka_enable_idempotence: bool = False
+
+    confirm_delay_seconds: float = 10.0
+    ship_delay_seconds: float = 10.0
+
+    port: int = 8080
+    max_body_bytes: int = 64 * 1024
+    max_page_size: int = 100
+    retry_after_seconds: int = 2
+    log_level: str = "INFO"
+
+    @property
+    def postgres_dsn(self) -> str:
+        """A libpq URL (asyncpg's dialect) for the configured database."""
+        if self.database_url is not None:
+            url = self.database_url.get_secret_value()
+            for prefix in ("postgresql+asyncpg://", "postgres://"):
+                if url.startswith(prefix):
+                    return "postgresql://" + url.removeprefix(prefix)
+            return url
+        password = quote(self.postgres_password.get_secret_value(), safe="")
+        auth = (
+            f"{quote(self.postgres_user, safe='')}:{password}" if password else self.postgres_user
+        )
+        return f"postgresql://{auth}@{self.postgres_server}:{self.postgres_port}/{self.postgres_db}"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return "postgresql+asyncpg://" + self.postgres_dsn.removeprefix("postgresql://")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

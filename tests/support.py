@@ -1,0 +1,64 @@
+"""Helpers the suites share: free ports, a served function in its own process, order bodies."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def order_body(customer_id: str = "c-1", **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "customer_id": customer_id,
+        "items": [
+            {"sku": "SKU-1", "quantity": 2, "unit_price_cents": 1250},
+            {"sku": "SKU-2", "quantity": 1, "unit_price_cents": 99},
+        ],
+    }
+    body.update(overrides)
+    return body
+
+
+def wait_until_answering(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            httpx.get(url, timeout=1.0)
+            return
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+@contextmanager
+def served_function(target: str, env: dict[str, str]) -> Iterator[str]:
+    """Run `orders serve TARGET` as its own process; yield its base URL."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "shared.cli", "serve", target],
+        env={**os.environ, **env, "PORT": str(port), "HOST": "127.0.0.1"},
+        cwd=ROOT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_answering(f"{url}/healthz")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
