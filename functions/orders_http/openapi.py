@@ -136,6 +136,7 @@ def _paths() -> dict[str, Any]:
         "/readyz": {
             "get": {"operationId": "ready", "responses": {**health, "503": _problem("Not ready")}}
         },
+        "/openapi.json": {"get": {"operationId": "openapi", "responses": health}},
         "/metrics": {
             "get": {
                 "operationId": "metrics",

@@ -9,9 +9,13 @@ import pwd
 import shutil
 import stat
 import subprocess
+import warnings
 from pathlib import Path
 
-from pgserver._commands import POSTGRES_BIN_PATH
+with warnings.catch_warnings():
+    # pgserver warns at import about a runtime directory we never use.
+    warnings.simplefilter("ignore")
+    from pgserver._commands import POSTGRES_BIN_PATH
 
 # PostgreSQL refuses to run as root; pgserver's convention is a system user of this name.
 _SYSTEM_USER = "pgserver"

@@ -1,0 +1,46 @@
+import pytest
+from starlette.requests import Request
+
+from functions.orders_http.http_input import (
+    BadRequest,
+    decode_cursor,
+    encode_cursor,
+    expected_versions,
+)
+
+
+def _request(if_match: str | None) -> Request:
+    headers = [(b"if-match", if_match.encode())] if if_match is not None else []
+    return Request({"type": "http", "method": "PUT", "path": "/", "headers": headers})
+
+
+@pytest.mark.parametrize("seq", [0, 1, 42, 2**62])
+def test_cursor_round_trips(seq: int) -> None:
+    cursor = encode_cursor(seq)
+    assert cursor != str(seq)  # opaque to clients
+    assert decode_cursor(cursor) == seq
+
+
+@pytest.mark.parametrize(
+    "cursor", ["", "x", "YWZ0ZXI6", "YmVmb3JlOjE", "YWZ0ZXI6LTE", "YWZ0ZXI6wrI"]
+)
+def test_foreign_cursors_are_refused(cursor: str) -> None:
+    with pytest.raises(BadRequest) as refused:
+        decode_cursor(cursor)
+    assert refused.value.response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("header", "versions"),
+    [
+        (None, None),
+        ("*", None),
+        ('"3"', [3]),
+        ('W/"3"', [3]),
+        ('"1", "2"', [1, 2]),
+        ("nope", []),
+        ('"²"', []),
+    ],
+)
+def test_if_match(header: str | None, versions: list[int] | None) -> None:
+    assert expected_versions(_request(header)) == versions

@@ -1,0 +1,33 @@
+"""The migrations and the models describe the same schema."""
+
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+
+from alembic import command
+from shared.health import SCHEMA_REVISION
+from shared.migrate import ALEMBIC_INI
+from shared.models import Order
+from shared.order_store import ORDER_COLUMNS
+
+
+def _config(database_url: str) -> Config:
+    config = Config(str(ALEMBIC_INI))
+    config.attributes["database_url"] = database_url.replace(
+        "postgresql://", "postgresql+asyncpg://", 1
+    )
+    config.attributes["configure_logging"] = False
+    return config
+
+
+def test_alembic_check_finds_no_drift(database_url: str) -> None:
+    command.check(_config(database_url))  # raises when the models and migrations differ
+
+
+def test_code_expects_the_newest_revision() -> None:
+    heads = ScriptDirectory.from_config(Config(str(ALEMBIC_INI))).get_heads()
+    assert heads == [SCHEMA_REVISION]
+
+
+def test_runtime_sql_names_the_model_columns() -> None:
+    model_columns = set(Order.__table__.columns.keys())  # type: ignore[attr-defined]
+    assert set(ORDER_COLUMNS) == model_columns - {"seq"}
