@@ -1,6 +1,6 @@
 """Prometheus metrics every function exposes on `/metrics`."""
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from starlette.responses import Response
 
 HTTP_REQUESTS = Counter(
@@ -21,3 +21,22 @@ def observe_request(route: str, method: str, status: int, seconds: float) -> Non
 
 def metrics_response() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+EVENTS_HANDLED = Counter("orders_events_handled_total", "CloudEvents handled", ["type", "outcome"])
+EVENT_HANDLING = Histogram(
+    "orders_event_handling_seconds",
+    "Time to handle a CloudEvent, its delay included",
+    ["type"],
+    buckets=(0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+)
+EVENTS_PUBLISHED = Counter(
+    "orders_events_published_total", "Events acknowledged by Kafka", ["type"]
+)
+PUBLISH_FAILURES = Counter(
+    "orders_publish_failures_total", "Events whose first publish failed (left to the relay)"
+)
+OUTBOX_BACKLOG = Gauge("orders_outbox_backlog", "Outbox events not yet published")
+OUTBOX_OLDEST_AGE = Gauge(
+    "orders_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox event"
+)

@@ -12,8 +12,10 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    LargeBinary,
     SmallInteger,
     Text,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
@@ -60,6 +62,29 @@ class IdempotencyKey(SQLModel, table=True):
     status_code: int = Field(sa_column=Column(SmallInteger, nullable=False))
     body: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime = _timestamp()
+
+
+class OutboxEvent(SQLModel, table=True):
+    """A CloudEvent written in the same transaction as the change it announces."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_unpublished", "seq", postgresql_where=text("published_at IS NULL")),
+        Index("ix_outbox_order", "order_id"),
+    )
+
+    id: UUID = Field(primary_key=True)
+    seq: int = Field(
+        sa_column=Column(BigInteger, Identity(always=True), nullable=False, unique=True)
+    )
+    order_id: UUID = Field(nullable=False)
+    type: str = Field(sa_column=Column(Text, nullable=False))
+    source: str = Field(sa_column=Column(Text, nullable=False))
+    time: datetime = _timestamp()
+    # The JSON bytes exactly as they go on the wire, so publishing copies nothing.
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    traceparent: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    published_at: datetime | None = _timestamp(nullable=True)
 
 
 metadata = SQLModel.metadata

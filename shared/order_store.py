@@ -9,7 +9,7 @@ from uuid import UUID
 
 import asyncpg
 
-from shared.lifecycle import EDITABLE_STATUSES
+from shared.lifecycle import EDITABLE_STATUSES, NEXT_STATUS, OrderStatus
 from shared.orders import IdempotencyKeyReused, Order, refuse_change
 from shared.schemas import OrderIn
 
@@ -44,6 +44,15 @@ RETURNING {_COLUMNS}"""
 DELETE_ORDER = f"""
 DELETE FROM orders WHERE id = $1 AND ($2::int[] IS NULL OR version = ANY($2))
 RETURNING {_COLUMNS}"""
+# One statement per status an order can reach, each stamping that status's own time column.
+ADVANCE_STATUS = {
+    reached: f"""
+UPDATE orders
+SET status = $3, version = version + 1, updated_at = $4, {reached.lower()}_at = $4
+WHERE id = $1 AND status = $2
+RETURNING {_COLUMNS}"""
+    for reached in NEXT_STATUS.values()
+}
 CLAIM_KEY = """
 INSERT INTO idempotency_keys (key, request_hash, order_id, status_code, body, created_at)
 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (key) DO NOTHING"""
@@ -116,6 +125,18 @@ async def delete_order(
     if row is None:
         raise refuse_change(order_id, await _state(conn, order_id), expected_versions, edit=False)
     return dict(row)
+
+
+async def advance_status(
+    conn: asyncpg.Connection,
+    order_id: UUID,
+    from_status: OrderStatus,
+    to_status: OrderStatus,
+    now: datetime,
+) -> Order | None:
+    """Move the order on if it is still at `from_status`; None if it is not (gone or moved)."""
+    row = await conn.fetchrow(ADVANCE_STATUS[to_status], order_id, from_status, to_status, now)
+    return dict(row) if row is not None else None
 
 
 async def _state(conn: asyncpg.Connection, order_id: UUID) -> tuple[str, int] | None:

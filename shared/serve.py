@@ -16,11 +16,18 @@ def function_source(target: str) -> Path:
     return FUNCTIONS_DIR / target / "main.py"
 
 
+# orders_http records its requests itself, by route template rather than raw path.
+SELF_OBSERVING = ("orders_http",)
+
+
 def function_app(target: str) -> Any:
-    """The ASGI app functions-framework builds around one function."""
+    """The ASGI app functions-framework builds around one function, behind the ops routes."""
     from functions_framework.aio import create_asgi_app
 
-    return create_asgi_app(target=target, source=str(function_source(target)))  # type: ignore[no-untyped-call]
+    from shared.ops import OpsRoutes
+
+    app = create_asgi_app(target=target, source=str(function_source(target)))  # type: ignore[no-untyped-call]
+    return OpsRoutes(app, observe_requests=target not in SELF_OBSERVING)
 
 
 def serve(target: str, host: str | None = None, port: int | None = None) -> None:

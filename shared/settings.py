@@ -31,9 +31,15 @@ class Settings(BaseSettings):
     kafka_ssl_cafile: str | None = None
     # Strimzi supports the idempotent producer; the embedded tansu broker rejects it.
     kafka_enable_idempotence: bool = False
+    kafka_request_timeout_ms: int = 5000
 
     confirm_delay_seconds: float = 10.0
     ship_delay_seconds: float = 10.0
+    # The relay publishes events the first try missed once they are this old...
+    relay_min_age_seconds: float = 5.0
+    # ...and re-drives an order whose next step is this late (after its delay).
+    relay_overdue_seconds: float = 300.0
+    outbox_retention_seconds: float = 7 * 24 * 3600.0
 
     port: int = 8080
     max_body_bytes: int = 64 * 1024

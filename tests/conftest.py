@@ -41,7 +41,7 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     """A direct connection to the test database, emptied before the test."""
     conn = await asyncpg.connect(database_url)
-    await conn.execute("TRUNCATE orders, idempotency_keys")
+    await conn.execute("TRUNCATE orders, idempotency_keys, outbox")
     yield conn
     await conn.close()
 

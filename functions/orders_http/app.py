@@ -11,8 +11,7 @@ from functions.orders_http import handlers
 from functions.orders_http.http_input import BadRequest
 from functions.orders_http.openapi import openapi_response
 from shared.db import Database, DatabaseUnavailable, get_database
-from shared.health import alive, ready
-from shared.metrics import metrics_response, observe_request
+from shared.metrics import observe_request
 from shared.orders import (
     IdempotencyKeyReused,
     OrderError,
@@ -28,27 +27,12 @@ Handler = Callable[[Request, Database, Settings], Awaitable[Response]]
 log = logging.getLogger("orders.http")
 
 
-async def _healthz(request: Request, db: Database, settings: Settings) -> Response:
-    return alive()
-
-
-async def _readyz(request: Request, db: Database, settings: Settings) -> Response:
-    return await ready(db, settings.retry_after_seconds)
-
-
-async def _metrics(request: Request, db: Database, settings: Settings) -> Response:
-    return metrics_response()
-
-
 async def _openapi(request: Request, db: Database, settings: Settings) -> Response:
     return openapi_response()
 
 
 FIXED_ROUTES: dict[str, dict[str, Handler]] = {
     "/": {"GET": handlers.list_orders, "POST": handlers.create_order},
-    "/healthz": {"GET": _healthz},
-    "/readyz": {"GET": _readyz},
-    "/metrics": {"GET": _metrics},
     "/openapi.json": {"GET": _openapi},
 }
 ORDER_ROUTE = "/{order_id}"

@@ -8,21 +8,22 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from functions.orders_http import http_input
-from shared import order_store
+from shared import order_store, outbox
 from shared.db import Database
-from shared.orders import Order, OrderNotFound, new_order, to_json
+from shared.events import EventType, order_event, valid_traceparent
+from shared.orders import OrderNotFound, new_order, to_json
+from shared.publisher import get_publisher
 from shared.settings import Settings
 
 JSON = "application/json"
 
 
-def _order_response(order: Order, status_code: int = 200) -> Response:
-    return Response(
-        to_json(order),
-        status_code=status_code,
-        media_type=JSON,
-        headers={"ETag": http_input.etag(order["version"])},
-    )
+def _order_response(payload: bytes, version: int) -> Response:
+    return Response(payload, media_type=JSON, headers={"ETag": http_input.etag(version)})
+
+
+def _traceparent(request: Request) -> str | None:
+    return valid_traceparent(request.headers.get("traceparent"))
 
 
 def _created(body: bytes, order_id: str, version: int) -> Response:
@@ -48,6 +49,9 @@ async def create_order(request: Request, db: Database, settings: Settings) -> Re
                 first = orjson.loads(earlier[1])
                 return _created(earlier[1].encode(), first["id"], first["version"])
         await order_store.insert_order(conn, order)
+        event = order_event(EventType.CREATED, order["id"], payload, now, _traceparent(request))
+        await outbox.add_event(conn, event)
+    get_publisher().submit(event)
     return _created(payload, str(order["id"]), 1)
 
 
@@ -57,7 +61,7 @@ async def read_order(request: Request, db: Database, settings: Settings) -> Resp
         order = await order_store.get_order(conn, order_id)
     if order is None:
         raise OrderNotFound(order_id)
-    return _order_response(order)
+    return _order_response(to_json(order), order["version"])
 
 
 async def list_orders(request: Request, db: Database, settings: Settings) -> Response:
@@ -75,14 +79,24 @@ async def replace_order(request: Request, db: Database, settings: Settings) -> R
     order_id = http_input.order_id_from_path(request.path_params["order_id"])
     body = await http_input.read_order_in(request, settings.max_body_bytes)
     expected = http_input.expected_versions(request)
+    now = datetime.now(UTC)
     async with db.transaction() as conn:
-        order = await order_store.replace_order(conn, order_id, body, expected, datetime.now(UTC))
-    return _order_response(order)
+        order = await order_store.replace_order(conn, order_id, body, expected, now)
+        payload = to_json(order)
+        event = order_event(EventType.UPDATED, order_id, payload, now, _traceparent(request))
+        await outbox.add_event(conn, event)
+    get_publisher().submit(event)
+    return _order_response(payload, order["version"])
 
 
 async def delete_order(request: Request, db: Database, settings: Settings) -> Response:
     order_id = http_input.order_id_from_path(request.path_params["order_id"])
     expected = http_input.expected_versions(request)
     async with db.transaction() as conn:
-        await order_store.delete_order(conn, order_id, expected)
+        order = await order_store.delete_order(conn, order_id, expected)
+        event = order_event(
+            EventType.DELETED, order_id, to_json(order), datetime.now(UTC), _traceparent(request)
+        )
+        await outbox.add_event(conn, event)
+    get_publisher().submit(event)
     return Response(status_code=204)

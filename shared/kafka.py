@@ -1,0 +1,47 @@
+"""Kafka clients configured from the settings (bootstrap servers, TLS, SASL)."""
+
+import ssl
+from typing import Any
+
+from shared.settings import Settings
+
+
+def client_options(settings: Settings) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap_servers,
+        "security_protocol": settings.kafka_security_protocol,
+    }
+    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
+        options["ssl_context"] = ssl.create_default_context(cafile=settings.kafka_ssl_cafile)
+    if settings.kafka_sasl_mechanism:
+        options["sasl_mechanism"] = settings.kafka_sasl_mechanism
+        options["sasl_plain_username"] = settings.kafka_sasl_username
+        if settings.kafka_sasl_password is not None:
+            options["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
+    return options
+
+
+def producer_options(settings: Settings) -> dict[str, Any]:
+    return {
+        **client_options(settings),
+        "acks": "all",
+        "enable_idempotence": settings.kafka_enable_idempotence,
+        # A dead broker must fail a send in seconds, so the caller can leave it to the relay.
+        "request_timeout_ms": settings.kafka_request_timeout_ms,
+        "linger_ms": 1,
+    }
+
+
+async def ensure_topics(settings: Settings, topics: tuple[str, ...], partitions: int) -> None:
+    """Create the topics that do not exist yet (locally; on a cluster, KafkaTopics do this)."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [NewTopic(t, partitions, 1) for t in topics if t not in existing]
+        if missing:
+            await admin.create_topics(missing)
+    finally:
+        await admin.close()

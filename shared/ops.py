@@ -1,0 +1,53 @@
+"""Health, readiness and metrics routes in front of any function, plus request metrics.
+
+functions-framework routes every path of a CloudEvent function to the function itself, so
+these GET routes are answered here, before the request reaches it.
+"""
+
+import time
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.db import get_database
+from shared.health import alive, ready
+from shared.metrics import metrics_response, observe_request
+from shared.settings import get_settings
+
+OPS_PATHS = ("/healthz", "/readyz", "/metrics")
+
+
+class OpsRoutes:
+    def __init__(self, app: ASGIApp, *, observe_requests: bool) -> None:
+        self.app = app
+        self.observe_requests = observe_requests
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        if path in OPS_PATHS and scope["method"] in ("GET", "HEAD"):
+            if path == "/healthz":
+                response = alive()
+            elif path == "/readyz":
+                response = await ready(get_database(), get_settings().retry_after_seconds)
+            else:
+                response = metrics_response()
+            await response(scope, receive, send)
+            return
+        if not self.observe_requests:
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        answer: dict[str, Any] = {"status": 500}
+
+        async def send_and_note_status(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                answer["status"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note_status)
+        finally:
+            observe_request(path, scope["method"], answer["status"], time.perf_counter() - started)

@@ -1,0 +1,79 @@
+"""SQL for the outbox table (columns as in `shared/models.py`)."""
+
+from collections.abc import Sequence
+from uuid import UUID
+
+import asyncpg
+
+from shared.events import EventType, OrderEvent
+
+OUTBOX_COLUMNS = ("id", "order_id", "type", "source", "time", "data", "traceparent")
+_COLUMNS = ", ".join(OUTBOX_COLUMNS)
+
+INSERT_EVENT = f"INSERT INTO outbox ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+MARK_PUBLISHED = "UPDATE outbox SET published_at = now() WHERE id = ANY($1::uuid[])"
+CLAIM_UNPUBLISHED = f"""
+SELECT {_COLUMNS} FROM outbox
+WHERE published_at IS NULL AND time < now() - make_interval(secs => $1)
+ORDER BY seq LIMIT $2
+FOR UPDATE SKIP LOCKED"""
+# The event that drives each in-flight order's next step, for orders whose step is overdue.
+DRIVING_EVENTS = f"""
+SELECT DISTINCT ON (e.order_id) {", ".join(f"e.{c}" for c in OUTBOX_COLUMNS)}
+FROM orders o JOIN outbox e ON e.order_id = o.id
+WHERE (o.status = 'CREATED' AND e.type = '{EventType.CREATED}'
+       AND e.time < now() - make_interval(secs => $1))
+   OR (o.status = 'CONFIRMED' AND e.type = '{EventType.CONFIRMED}'
+       AND e.time < now() - make_interval(secs => $2))
+ORDER BY e.order_id, e.seq DESC"""
+BACKLOG = """
+SELECT count(*), coalesce(extract(epoch FROM now() - min(time)), 0)::float8
+FROM outbox WHERE published_at IS NULL"""
+FORGET_PUBLISHED = """
+DELETE FROM outbox e
+WHERE published_at < now() - make_interval(secs => $1)
+  AND NOT EXISTS (
+    SELECT 1 FROM orders o WHERE o.id = e.order_id AND o.status IN ('CREATED', 'CONFIRMED'))"""
+
+
+async def add_event(conn: asyncpg.Connection, event: OrderEvent) -> None:
+    await conn.execute(
+        INSERT_EVENT,
+        event.id,
+        event.order_id,
+        event.type,
+        event.source,
+        event.time,
+        event.data,
+        event.traceparent,
+    )
+
+
+async def mark_published(conn: asyncpg.Connection, event_ids: Sequence[UUID]) -> None:
+    await conn.execute(MARK_PUBLISHED, list(event_ids))
+
+
+async def claim_unpublished(
+    conn: asyncpg.Connection, older_than_seconds: float, limit: int
+) -> list[OrderEvent]:
+    """Unpublished events, locked for this transaction; rows another relay holds are skipped."""
+    rows = await conn.fetch(CLAIM_UNPUBLISHED, older_than_seconds, limit)
+    return [OrderEvent(**row) for row in rows]
+
+
+async def driving_events(
+    conn: asyncpg.Connection, confirm_overdue_seconds: float, ship_overdue_seconds: float
+) -> list[OrderEvent]:
+    rows = await conn.fetch(DRIVING_EVENTS, confirm_overdue_seconds, ship_overdue_seconds)
+    return [OrderEvent(**row) for row in rows]
+
+
+async def backlog(conn: asyncpg.Connection) -> tuple[int, float]:
+    """(unpublished events, age in seconds of the oldest)."""
+    row = await conn.fetchrow(BACKLOG)
+    return row[0], row[1]
+
+
+async def forget_published(conn: asyncpg.Connection, older_than_seconds: float) -> int:
+    status: str = await conn.execute(FORGET_PUBLISHED, older_than_seconds)
+    return int(status.rsplit(" ", 1)[1])

@@ -1,0 +1,128 @@
+"""Publishing outbox events to Kafka after their transaction commits.
+
+Each process has one producer. Events submitted after a commit are sent by a background task
+in batches, and a batch is marked published with one statement. Whatever fails here stays
+unpublished in the outbox, where the relay finds it: a request never waits for the broker.
+"""
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+import asyncpg
+from tenacity import AsyncRetrying, stop_after_attempt, wait_exponential
+
+from shared import outbox
+from shared.db import Database, get_database
+from shared.events import OrderEvent
+from shared.kafka import producer_options
+from shared.metrics import EVENTS_PUBLISHED, PUBLISH_FAILURES
+from shared.settings import Settings, get_settings
+
+log = logging.getLogger("orders.publisher")
+
+
+class BrokerUnavailable(Exception):
+    """Kafka did not acknowledge the events; they stay unpublished in the outbox."""
+
+
+class Publisher:
+    def __init__(self, settings: Settings, database: Database) -> None:
+        self._settings = settings
+        self._database = database
+        self._producer: Any = None
+        self._starting = asyncio.Lock()
+        self._pending: list[OrderEvent] = []
+        self._wakeup = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._worker: asyncio.Task[None] | None = None
+
+    def submit(self, event: OrderEvent) -> None:
+        """Publish `event` soon, after the caller's transaction has committed."""
+        self._pending.append(event)
+        self._idle.clear()
+        self._wakeup.set()
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._publish_pending())
+
+    async def flush(self) -> None:
+        """Wait until every submitted event was published or left to the relay."""
+        await self._idle.wait()
+
+    async def _publish_pending(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            batch, self._pending = self._pending, []
+            if batch:
+                try:
+                    async for attempt in AsyncRetrying(
+                        stop=stop_after_attempt(3),
+                        wait=wait_exponential(multiplier=0.2, max=2),
+                        reraise=True,
+                    ):
+                        with attempt:
+                            await self.publish(batch)
+                except Exception as exc:
+                    PUBLISH_FAILURES.inc(len(batch))
+                    log.warning("publish failed, %d events left to the relay: %r", len(batch), exc)
+            if not self._pending:
+                self._idle.set()
+
+    async def publish(
+        self, events: Sequence[OrderEvent], conn: asyncpg.Connection | None = None
+    ) -> None:
+        """Send `events`, wait for the broker's acknowledgement, then mark them published."""
+        from aiokafka.errors import KafkaError
+
+        try:
+            producer = await self._started_producer()
+            sent = [
+                await producer.send(
+                    event.topic,
+                    event.data,
+                    key=str(event.order_id).encode(),
+                    headers=event.kafka_headers(),
+                )
+                for event in events
+            ]
+            await asyncio.gather(*sent)
+        except (KafkaError, OSError) as exc:
+            raise BrokerUnavailable(repr(exc)) from exc
+        for event in events:
+            EVENTS_PUBLISHED.labels(event.type).inc()
+        ids = [event.id for event in events]
+        if conn is not None:
+            await outbox.mark_published(conn, ids)
+        else:
+            async with self._database.connection() as own:
+                await outbox.mark_published(own, ids)
+
+    async def _started_producer(self) -> Any:
+        if self._producer is not None:
+            return self._producer
+        async with self._starting:
+            if self._producer is None:
+                from aiokafka import AIOKafkaProducer
+
+                producer = AIOKafkaProducer(**producer_options(self._settings))
+                try:
+                    await producer.start()
+                except BaseException:
+                    await producer.stop()
+                    raise
+                self._producer = producer
+        return self._producer
+
+    async def close(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+
+@lru_cache
+def get_publisher() -> Publisher:
+    return Publisher(get_settings(), get_database())

@@ -1,0 +1,139 @@
+"""One lifecycle step as a CloudEvent handler: wait out the delay, then move the order on.
+
+The move is a conditional update plus the next event in the outbox, in one transaction, so
+duplicates, replays and racing replicas change an order once and announce it once.
+"""
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from starlette.exceptions import HTTPException
+
+from shared import order_store, outbox
+from shared.db import DatabaseUnavailable, get_database
+from shared.events import SOURCES, EventType, order_event, valid_traceparent
+from shared.lifecycle import OrderStatus, previous_status
+from shared.metrics import EVENT_HANDLING, EVENTS_HANDLED
+from shared.orders import to_json
+from shared.publisher import get_publisher
+from shared.settings import Settings, get_settings
+
+log = logging.getLogger("orders.steps")
+
+
+@dataclass(frozen=True)
+class Step:
+    accepts: EventType
+    reaches: OrderStatus
+    announces: EventType
+    delay_setting: str
+
+    def delay(self, settings: Settings) -> float:
+        seconds: float = getattr(settings, self.delay_setting)
+        return seconds
+
+
+CONFIRM = Step(
+    EventType.CREATED, OrderStatus.CONFIRMED, EventType.CONFIRMED, "confirm_delay_seconds"
+)
+SHIP = Step(EventType.CONFIRMED, OrderStatus.SHIPPED, EventType.SHIPPED, "ship_delay_seconds")
+
+
+@dataclass(frozen=True)
+class AcceptedEvent:
+    id: str
+    order_id: UUID
+    time: datetime
+    traceparent: str | None
+
+
+def refuse(detail: str) -> HTTPException:
+    """400: KafkaSource sends this event straight to the dead-letter sink."""
+    return HTTPException(400, detail=detail)
+
+
+def accept(step: Step, event: Any) -> AcceptedEvent:
+    """The parts of `event` this step needs, or a 400 naming what is wrong with it."""
+    if event.get("type") != step.accepts:
+        raise refuse(f"this function handles {step.accepts}, not {event.get('type')!r}")
+    if event.get("source") != SOURCES[step.accepts]:
+        raise refuse(
+            f"{step.accepts} comes from {SOURCES[step.accepts]}, not {event.get('source')!r}"
+        )
+    try:
+        order_id = UUID(str(event.get("subject")))
+    except ValueError:
+        raise refuse(f"subject must be an order id, not {event.get('subject')!r}") from None
+    try:
+        occurred = datetime.fromisoformat(str(event.get("time")))
+    except ValueError:
+        raise refuse(f"time must be an RFC 3339 timestamp, not {event.get('time')!r}") from None
+    if occurred.tzinfo is None:
+        raise refuse("time must carry a UTC offset")
+    data = event.data
+    if not isinstance(data, dict) or data.get("id") != str(order_id):
+        raise refuse("data must be the order (a JSON object whose id is the subject)")
+    return AcceptedEvent(
+        str(event["id"]), order_id, occurred, valid_traceparent(event.get("traceparent"))
+    )
+
+
+async def wait_out_delay(step: Step, occurred: datetime, settings: Settings) -> None:
+    """Sleep until event time + delay, so a redelivery does not wait twice."""
+    delay = step.delay(settings)
+    remaining = (occurred.timestamp() + delay) - time.time()
+    if remaining > 0:
+        await asyncio.sleep(min(remaining, delay))
+
+
+async def advance(step: Step, event: Any) -> str:
+    """Handle one CloudEvent; returns the outcome: applied, duplicate or obsolete."""
+    started = time.perf_counter()
+    accepted = accept(step, event)
+    settings = get_settings()
+    await wait_out_delay(step, accepted.time, settings)
+    try:
+        outcome = await _move(step, accepted)
+    except DatabaseUnavailable as exc:
+        EVENTS_HANDLED.labels(step.accepts, "retry").inc()
+        log.warning(
+            "database unavailable, asking for a redelivery: %s",
+            exc,
+            extra={"order_id": accepted.order_id, "event_id": accepted.id},
+        )
+        raise HTTPException(
+            503,
+            detail="database unavailable",
+            headers={"Retry-After": str(settings.retry_after_seconds)},
+        ) from exc
+    EVENTS_HANDLED.labels(step.accepts, outcome).inc()
+    EVENT_HANDLING.labels(step.accepts).observe(time.perf_counter() - started)
+    log.info(
+        "order %s: %s",
+        step.reaches.lower() if outcome == "applied" else f"{outcome} {step.accepts}",
+        accepted.order_id,
+        extra={"order_id": accepted.order_id, "event_id": accepted.id, "outcome": outcome},
+    )
+    return outcome
+
+
+async def _move(step: Step, accepted: AcceptedEvent) -> str:
+    now = datetime.now(UTC)
+    async with get_database().transaction() as conn:
+        order = await order_store.advance_status(
+            conn, accepted.order_id, previous_status(step.reaches), step.reaches, now
+        )
+        if order is None:
+            current = await order_store.get_order(conn, accepted.order_id)
+            return "obsolete" if current is None else "duplicate"
+        next_event = order_event(
+            step.announces, accepted.order_id, to_json(order), now, accepted.traceparent
+        )
+        await outbox.add_event(conn, next_event)
+    get_publisher().submit(next_event)
+    return "applied"
