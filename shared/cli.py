@@ -1,9 +1,27 @@
-"""The `orders` console script: serve a function, migrate, run the whole system locally."""
+"""The `orders` console script: serve a function, migrate, relay, dispatch, run it all locally."""
 
 import argparse
+import asyncio
 import logging
 
 from shared.logs import configure_logging
+
+
+async def _relay(redrive_all: bool) -> None:
+    from shared.db import get_database
+    from shared.publisher import get_publisher
+    from shared.relay import overdue_after, sweep
+    from shared.settings import get_settings
+
+    settings = get_settings()
+    publisher = get_publisher()
+    redrive_after = (0.0, 0.0) if redrive_all else overdue_after(settings)
+    try:
+        report = await sweep(settings, get_database(), publisher, redrive_after)
+        logging.getLogger("orders.relay").info("sweep done: %s", report)
+    finally:
+        await publisher.close()
+        await get_database().close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -12,6 +30,13 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="serve one function on $PORT")
     serve.add_argument("function")
     commands.add_parser("migrate", help="wait for the database, then alembic upgrade head")
+    relay = commands.add_parser("relay", help="one outbox sweep: publish missed events")
+    relay.add_argument(
+        "--redrive-all",
+        action="store_true",
+        help="also re-publish the driving event of every order still on its way",
+    )
+    commands.add_parser("dispatch", help="local stand-in for Knative Eventing")
     commands.add_parser("dev", help="run the whole system on this machine")
     args = parser.parse_args(argv)
 
@@ -25,6 +50,16 @@ def main(argv: list[str] | None = None) -> int:
 
         upgrade_to_head()
         logging.getLogger("orders.migrate").info("database at the newest revision")
+    elif args.command == "relay":
+        asyncio.run(_relay(args.redrive_all))
+    elif args.command == "dispatch":
+        from shared.local.eventing import run_eventing
+        from shared.settings import get_settings
+
+        try:
+            asyncio.run(run_eventing(get_settings()))
+        except KeyboardInterrupt:
+            return 0
     elif args.command == "dev":
         from shared.local.dev import run
 

@@ -34,4 +34,5 @@ def configure_logging() -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     logging.basicConfig(level=get_settings().log_level, handlers=[handler], force=True)
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    for chatty in ("alembic.runtime.plugins", "aiokafka", "uvicorn.error"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)

@@ -1,32 +1,21 @@
 """`orders dev`: the whole system on one machine, each function its own process."""
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass
 from pathlib import Path
 
+from shared.events import ALL_TOPICS
+from shared.local.broker import EmbeddedBroker
 from shared.local.postgres import EmbeddedPostgres
+from shared.local.topology import FUNCTIONS, FunctionProcess
 
 STATE_DIR = Path(os.environ.get("ORDERS_STATE_DIR", ".orders"))
-
-
-@dataclass(frozen=True)
-class FunctionProcess:
-    target: str
-    port_variable: str
-    default_port: int
-
-    @property
-    def port(self) -> int:
-        return int(os.environ.get(self.port_variable, self.default_port))
-
-
-HTTP_FUNCTION = FunctionProcess("orders_http", "ORDERS_HTTP_PORT", 8080)
-FUNCTIONS = (HTTP_FUNCTION,)
+LOCAL_PARTITIONS = 3
 
 
 def _database_url(stack: ExitStack) -> str:
@@ -41,9 +30,23 @@ def _database_url(stack: ExitStack) -> str:
     return postgres.dsn("orders")
 
 
+def _bootstrap_servers(stack: ExitStack) -> str:
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        return os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+    broker = EmbeddedBroker(int(os.environ.get("ORDERS_BROKER_PORT", "9092")))
+    broker.start()
+    stack.callback(broker.stop)
+    print(f"kafka         {broker.bootstrap_servers}  (embedded tansu, memory only)")
+    return broker.bootstrap_servers
+
+
+def _orders(*args: str) -> list[str]:
+    return [sys.executable, "-m", "shared.cli", *args]
+
+
 def _spawn(function: FunctionProcess, env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "shared.cli", "serve", function.target],
+        _orders("serve", function.target),
         env={**env, "PORT": str(function.port), "HOST": os.environ.get("HOST", "127.0.0.1")},
     )
 
@@ -61,16 +64,29 @@ def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
 
 def run() -> int:
     """Start everything, print where it runs, and stop it all on Ctrl-C or SIGTERM."""
+    from shared.kafka import ensure_topics
+    from shared.settings import Settings
+
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     STATE_DIR.mkdir(exist_ok=True)
     with ExitStack() as stack:
-        env = {**os.environ, "DATABASE_URL": _database_url(stack)}
-        subprocess.run([sys.executable, "-m", "shared.cli", "migrate"], env=env, check=True)
+        env = {
+            **os.environ,
+            "DATABASE_URL": _database_url(stack),
+            "KAFKA_BOOTSTRAP_SERVERS": _bootstrap_servers(stack),
+        }
+        settings = Settings(kafka_bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"])
+        asyncio.run(ensure_topics(settings, ALL_TOPICS, LOCAL_PARTITIONS))
+        subprocess.run(_orders("migrate"), env=env, check=True)
+        # The broker may be new and empty: put every order still on its way back on track.
+        subprocess.run(_orders("relay", "--redrive-all"), env=env, check=True)
         processes: list[subprocess.Popen[bytes]] = []
         stack.callback(_stop, processes)
         for function in FUNCTIONS:
             processes.append(_spawn(function, env))
-            print(f"{function.target:<13} http://127.0.0.1:{function.port}/")
+            print(f"{function.target:<13} {function.url}")
+        processes.append(subprocess.Popen(_orders("dispatch"), env=env))
+        print("eventing      KafkaSources and PingSource from knative/ (orders dispatch)")
         print("ready; Ctrl-C stops everything", flush=True)
         try:
             while all(process.poll() is None for process in processes):
@@ -78,6 +94,6 @@ def run() -> int:
         except KeyboardInterrupt:
             print("stopping", flush=True)
             return 0
-        print("a function exited; stopping the rest", file=sys.stderr)
+        print("a process exited; stopping the rest", file=sys.stderr)
         return 1
     return 0

