@@ -38,12 +38,12 @@ SOURCES: dict[EventType, str] = {
     EventType.SHIPPED: "/orders/ship",
 }
 DATA_CONTENT_TYPE = "application/json"
-_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
+_TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
 
 
 def valid_traceparent(value: object) -> str | None:
     """A W3C traceparent worth carrying on, or None."""
-    return value if isinstance(value, str) and _TRACEPARENT.match(value) else None
+    return value if isinstance(value, str) and _TRACEPARENT.fullmatch(value) else None
 
 
 @dataclass(frozen=True, slots=True)

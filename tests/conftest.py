@@ -1,5 +1,7 @@
-"""A real PostgreSQL for every suite: embedded by default, or `TEST_DATABASE_URL`."""
+"""A real PostgreSQL and a real Kafka-protocol broker for every suite: embedded by default,
+or `TEST_DATABASE_URL` and `KAFKA_BOOTSTRAP_SERVERS`."""
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -9,8 +11,12 @@ import httpx
 import pytest
 
 from shared.db import get_database
+from shared.events import ALL_TOPICS
+from shared.kafka import ensure_topics
+from shared.local.broker import EmbeddedBroker
 from shared.local.postgres import EmbeddedPostgres
 from shared.migrate import upgrade_to_head
+from shared.publisher import get_publisher
 from shared.serve import function_app
 from shared.settings import get_settings
 from tests.support import free_port
@@ -37,6 +43,24 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         postgres.stop()
 
 
+@pytest.fixture(scope="session")
+def broker() -> Iterator[str]:
+    """A Kafka-protocol broker with the topics: embedded tansu, or `KAFKA_BOOTSTRAP_SERVERS`."""
+    embedded: EmbeddedBroker | None = None
+    servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if not servers:
+        embedded = EmbeddedBroker(free_port())
+        embedded.start()
+        servers = embedded.bootstrap_servers
+    os.environ["KAFKA_BOOTSTRAP_SERVERS"] = servers
+    get_settings.cache_clear()
+    get_publisher.cache_clear()
+    asyncio.run(ensure_topics(get_settings(), ALL_TOPICS, partitions=3))
+    yield servers
+    if embedded is not None:
+        embedded.stop()
+
+
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     """A direct connection to the test database, emptied before the test."""
@@ -47,7 +71,7 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
 
 
 @pytest.fixture
-async def client(db: asyncpg.Connection) -> AsyncIterator[httpx.AsyncClient]:
+async def client(db: asyncpg.Connection, broker: str) -> AsyncIterator[httpx.AsyncClient]:
     """The orders_http function in this process, over ASGI, against the real database."""
     transport = httpx.ASGITransport(app=function_app("orders_http"))
     async with httpx.AsyncClient(transport=transport, base_url="http://orders") as client:

@@ -62,3 +62,13 @@ def served_function(target: str, env: dict[str, str]) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=15)
+
+
+def binary_headers(
+    attributes: dict[str, str], content_type: str = "application/json"
+) -> dict[str, str]:
+    """HTTP binary-mode CloudEvent headers, as KafkaSource sends them."""
+    return {
+        **{f"ce-{name}": value for name, value in attributes.items()},
+        "content-type": content_type,
+    }

@@ -1,0 +1,53 @@
+"""The event contract, as plain data."""
+
+import uuid
+from datetime import UTC, datetime
+
+from shared.events import ALL_TOPICS, SOURCES, TOPICS, EventType, order_event, valid_traceparent
+
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+def test_one_topic_per_type_plus_dead_letters() -> None:
+    assert TOPICS == {
+        EventType.CREATED: "orders.created",
+        EventType.CONFIRMED: "orders.confirmed",
+        EventType.SHIPPED: "orders.shipped",
+        EventType.UPDATED: "orders.updated",
+        EventType.DELETED: "orders.deleted",
+    }
+    assert set(ALL_TOPICS) == {*TOPICS.values(), "orders.dlq"}
+    assert set(SOURCES) == set(EventType)
+
+
+def test_binary_mode_kafka_headers() -> None:
+    order_id = uuid.uuid4()
+    time = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+    event = order_event(EventType.CREATED, order_id, b'{"id": "x"}', time, TRACEPARENT)
+    headers = dict(event.kafka_headers())
+    assert headers == {
+        "ce_specversion": b"1.0",
+        "ce_id": str(event.id).encode(),
+        "ce_source": b"/orders/orders_http",
+        "ce_type": b"orders.order.created",
+        "ce_subject": str(order_id).encode(),
+        "ce_time": b"2026-11-27T10:00:00+00:00",
+        "ce_traceparent": TRACEPARENT.encode(),
+        "content-type": b"application/json",
+    }
+    assert event.topic == "orders.created"
+
+
+def test_every_event_gets_its_own_id() -> None:
+    order_id = uuid.uuid4()
+    now = datetime.now(UTC)
+    first = order_event(EventType.UPDATED, order_id, b"{}", now)
+    second = order_event(EventType.UPDATED, order_id, b"{}", now)
+    assert first.id != second.id
+    assert "traceparent" not in first.attributes()
+
+
+def test_only_well_formed_traceparents_travel() -> None:
+    assert valid_traceparent(TRACEPARENT) == TRACEPARENT
+    for junk in (None, 7, "", "00-xyz", TRACEPARENT + "\n", TRACEPARENT.upper()):
+        assert valid_traceparent(junk) is None

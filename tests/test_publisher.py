@@ -1,0 +1,102 @@
+"""Publishing after commit, and the relay catching what the first try missed (real broker)."""
+
+import asyncio
+import uuid
+
+import asyncpg
+import httpx
+import pytest
+
+from shared.db import get_database
+from shared.events import OrderEvent
+from shared.outbox import OUTBOX_COLUMNS
+from shared.publisher import BrokerUnavailable, Publisher, get_publisher
+from shared.relay import sweep
+from shared.settings import Settings, get_settings
+from tests.kafka_support import read_topics, wait_for_records
+from tests.support import free_port, order_body
+
+NO_REDRIVE = (1e9, 1e9)
+
+
+def _unreachable_broker() -> Settings:
+    return get_settings().model_copy(
+        update={
+            "kafka_bootstrap_servers": f"127.0.0.1:{free_port()}",
+            "kafka_request_timeout_ms": 1000,
+        }
+    )
+
+
+async def test_create_is_published_in_binary_mode_and_marked(
+    client: httpx.AsyncClient, db: asyncpg.Connection, broker: str
+) -> None:
+    order = (await client.post("/", json=order_body())).json()
+    await get_publisher().flush()
+    [record] = await wait_for_records(broker, ("orders.created",), {order["id"]}, 1)
+    assert record.key == order["id"]
+    assert record.headers["ce_type"] == "orders.order.created"
+    assert record.headers["ce_subject"] == order["id"]
+    assert record.headers["ce_source"] == "/orders/orders_http"
+    assert record.headers["ce_specversion"] == "1.0"
+    assert record.headers["content-type"] == "application/json"
+    event_id = await db.fetchval(
+        "SELECT id FROM outbox WHERE order_id = $1", uuid.UUID(order["id"])
+    )
+    assert record.headers["ce_id"] == str(event_id)
+    assert await db.fetchval("SELECT published_at IS NOT NULL FROM outbox WHERE id = $1", event_id)
+
+
+async def test_broker_down_leaves_events_to_the_relay(
+    client: httpx.AsyncClient, db: asyncpg.Connection, broker: str
+) -> None:
+    down = Publisher(_unreachable_broker(), get_database())
+    orders = []
+    for _ in range(3):
+        order = (await client.post("/", json=order_body())).json()
+        orders.append(order["id"])
+    await get_publisher().flush()
+    # Simulate a first publish that never happened: the rows are unpublished again.
+    await db.execute("UPDATE outbox SET published_at = NULL, time = time - interval '1 minute'")
+    before = len([r for r in await read_topics(broker, ("orders.created",)) if r.key in orders])
+
+    with pytest.raises(BrokerUnavailable):
+        await sweep(get_settings(), get_database(), down, NO_REDRIVE)
+    assert await db.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 3
+
+    report = await sweep(get_settings(), get_database(), get_publisher(), NO_REDRIVE)
+    assert report.published == 3
+    assert report.backlog == 0
+    records = await wait_for_records(broker, ("orders.created",), set(orders), before + 3)
+    assert len(records) == before + 3
+
+
+async def test_submit_with_broker_down_never_fails_the_caller(
+    client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    down = Publisher(_unreachable_broker(), get_database())
+    order = (await client.post("/", json=order_body())).json()
+    await get_publisher().flush()
+    await db.execute("UPDATE outbox SET published_at = NULL")
+    [event] = await db.fetch("SELECT * FROM outbox WHERE order_id = $1", uuid.UUID(order["id"]))
+    down.submit(OrderEvent(**{c: event[c] for c in OUTBOX_COLUMNS}))
+    await asyncio.wait_for(down.flush(), timeout=60)
+    assert await db.fetchval("SELECT published_at FROM outbox WHERE id = $1", event["id"]) is None
+
+
+async def test_concurrent_relays_publish_each_event_once(
+    client: httpx.AsyncClient, db: asyncpg.Connection, broker: str
+) -> None:
+    orders = [(await client.post("/", json=order_body())).json()["id"] for _ in range(40)]
+    await get_publisher().flush()
+    before = len([r for r in await read_topics(broker, ("orders.created",)) if r.key in orders])
+    await db.execute("UPDATE outbox SET published_at = NULL, time = time - interval '1 minute'")
+    relays = [Publisher(get_settings(), get_database()) for _ in range(3)]
+    reports = await asyncio.gather(
+        *(sweep(get_settings(), get_database(), relay, NO_REDRIVE) for relay in relays)
+    )
+    for relay in relays:
+        await relay.close()
+    assert sum(report.published for report in reports) == 40
+    records = await wait_for_records(broker, ("orders.created",), set(orders), before + 40)
+    assert len(records) == before + 40
