@@ -121,6 +121,8 @@ class LocalKafkaSource:
                     task.add_done_callback(self._tasks.discard)
             finally:
                 committer.cancel()
+                for task in self._tasks:
+                    task.cancel()
                 await consumer.stop()
                 await self._dead_letters.stop()
 
