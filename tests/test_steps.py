@@ -78,7 +78,8 @@ async def test_confirm_then_ship(
     order, created = await _created_order(client, db)
     assert (await _post(confirm, created)).status_code == 200
     confirmed_order = (await client.get(f"/{order['id']}")).json()
-    assert confirmed_order["status"] == "CONFIRMED" and confirmed_order["version"] == 2
+    assert confirmed_order["status"] == "CONFIRMED"
+    assert confirmed_order["version"] == 2
     assert confirmed_order["confirmed_at"] is not None
     confirmed = await _latest_event(db, order["id"], "orders.order.confirmed")
     assert confirmed.source == "/orders/confirm"
@@ -86,7 +87,8 @@ async def test_confirm_then_ship(
 
     assert (await _post(ship, confirmed)).status_code == 200
     shipped_order = (await client.get(f"/{order['id']}")).json()
-    assert shipped_order["status"] == "SHIPPED" and shipped_order["version"] == 3
+    assert shipped_order["status"] == "SHIPPED"
+    assert shipped_order["version"] == 3
     shipped = await _latest_event(db, order["id"], "orders.order.shipped")
     assert orjson.loads(shipped.data) == shipped_order
     assert await _types(db, order["id"]) == [
@@ -223,7 +225,8 @@ async def test_a_redelivery_does_not_wait_twice(monkeypatch: pytest.MonkeyPatch)
     await wait_out_delay(CONFIRM, now - timedelta(seconds=30), settings)
     assert slept == []
     await wait_out_delay(CONFIRM, now - timedelta(seconds=4), settings)
-    assert len(slept) == 1 and 5.0 < slept[0] <= 6.0
+    assert len(slept) == 1
+    assert 5.0 < slept[0] <= 6.0
     await wait_out_delay(CONFIRM, now + timedelta(hours=1), settings)
     assert slept[-1] == 10.0, (
         "a clock-skewed event time never makes a step wait longer than its delay"

@@ -59,6 +59,7 @@ async def run_eventing(settings: Settings) -> None:
     urls = sink_urls()
     tasks = [_keep_consuming(spec, urls[spec.sink_service], settings) for spec in kafka_sources()]
     tasks += [
-        _keep_pinging(spec, urls[spec.sink_service], settings.relay_interval_seconds) for spec in ping_sources()
+        _keep_pinging(spec, urls[spec.sink_service], settings.relay_interval_seconds)
+        for spec in ping_sources()
     ]
     await asyncio.gather(*tasks)

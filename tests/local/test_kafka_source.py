@@ -115,7 +115,8 @@ async def test_retries_retryable_answers_then_delivers(
         await _produce(broker, topic, "e1")
         await _until(lambda: len(scripted.calls["e1"]) == 4)
         call = scripted.calls["e1"][0]
-        assert call["ce-specversion"] == "1.0" and call["Content-Type"] == "application/json"
+        assert call["ce-specversion"] == "1.0"
+        assert call["Content-Type"] == "application/json"
     finally:
         await _stop(task)
     assert await wait_for_records(broker, ("orders.dlq",), {"e1"}, 1, within=1) == []
@@ -165,7 +166,9 @@ async def test_a_plain_record_is_wrapped_as_a_kafka_event(
         await _until(lambda: any(k.startswith("partition:") for k in scripted.calls))
     finally:
         await _stop(task)
-    [(event_id, [call])] = [(k, v) for k, v in scripted.calls.items() if k.startswith("partition:")]
+    [(_event_id, [call])] = [
+        (k, v) for k, v in scripted.calls.items() if k.startswith("partition:")
+    ]
     assert call["ce-type"] == "dev.knative.kafka.event"
     assert call["ce-source"].endswith(f"#{topic}")
 

@@ -1,0 +1,81 @@
+"""The whole system as separate processes (the four functions and the local eventing)."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from types import TracebackType
+
+import httpx
+
+from shared.local.topology import FUNCTIONS
+from tests.support import ROOT, free_port, wait_until_answering
+
+
+class LocalSystem:
+    def __init__(self, database_url: str, bootstrap_servers: str, **settings: str) -> None:
+        self.ports = {function.target: free_port() for function in FUNCTIONS}
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
+            **{f.port_variable: str(self.ports[f.target]) for f in FUNCTIONS},
+            "RELAY_INTERVAL_SECONDS": "1",
+            "RELAY_MIN_AGE_SECONDS": "1",
+            **settings,
+        }
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def url(self, target: str) -> str:
+        return f"http://127.0.0.1:{self.ports[target]}"
+
+    def start_function(self, target: str) -> None:
+        env = {**self.env, "PORT": str(self.ports[target]), "HOST": "127.0.0.1"}
+        self.processes[target] = subprocess.Popen(
+            [sys.executable, "-m", "shared.cli", "serve", target], env=env, cwd=ROOT
+        )
+        wait_until_answering(f"{self.url(target)}/healthz")
+
+    def start_dispatcher(self) -> None:
+        self.processes["dispatch"] = subprocess.Popen(
+            [sys.executable, "-m", "shared.cli", "dispatch"], env=self.env, cwd=ROOT
+        )
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        process = self.processes.pop(name)
+        process.send_signal(sig)
+        process.wait(timeout=15)
+
+    def __enter__(self) -> "LocalSystem":
+        for function in FUNCTIONS:
+            self.start_function(function.target)
+        self.start_dispatcher()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        for name in list(self.processes):
+            self.kill(name, signal.SIGTERM)
+
+    def wait_for_status(
+        self, order_ids: list[str], status: str, within: float = 90.0
+    ) -> dict[str, dict[str, object]]:
+        """The orders, once every one of them has `status` (fails after `within` seconds)."""
+        deadline = time.monotonic() + within
+        while True:
+            orders = {
+                i: httpx.get(f"{self.url('orders_http')}/{i}", timeout=10).json() for i in order_ids
+            }
+            late = [i for i, order in orders.items() if order.get("status") != status]
+            if not late:
+                return orders
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{len(late)} orders never reached {status}: {[orders[i] for i in late[:3]]}"
+                )
+            time.sleep(0.2)

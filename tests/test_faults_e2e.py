@@ -1,0 +1,90 @@
+"""Lifecycle under faults: each test runs its own system, so its settings and kills stay its own."""
+
+import signal
+import time
+from collections import Counter
+from typing import Any
+
+import asyncpg
+import httpx
+
+from shared.events import ALL_TOPICS
+from shared.kafka import ensure_topics
+from shared.local.broker import EmbeddedBroker
+from shared.settings import get_settings
+from tests.kafka_support import wait_for_records
+from tests.support import free_port
+from tests.system import LocalSystem
+from tests.test_lifecycle_e2e import _create, _outbox_types
+
+
+async def test_a_function_killed_mid_delay_completes_the_order_once_redelivered(
+    database_url: str, broker: str, db: asyncpg.Connection
+) -> None:
+    with LocalSystem(
+        database_url, broker, CONFIRM_DELAY_SECONDS="4", SHIP_DELAY_SECONDS="0"
+    ) as running:
+        _create(running, 1)  # warm-up: the sources have joined their groups once this one ships
+        running.wait_for_status(_create(running, 1), "SHIPPED")
+        [order_id] = _create(running, 1)
+        time.sleep(1.5)
+        assert httpx.get(f"{running.url('orders_http')}/{order_id}").json()["status"] == "CREATED"
+        running.kill("confirm", signal.SIGKILL)
+        time.sleep(1)
+        running.start_function("confirm")
+        running.wait_for_status([order_id], "SHIPPED")
+    counts = await _outbox_types(db, [order_id])
+    assert counts[(order_id, "orders.order.confirmed")] == 1
+    assert counts[(order_id, "orders.order.shipped")] == 1
+
+
+async def test_a_deleted_orders_pending_event_is_acknowledged_and_dropped(
+    database_url: str, broker: str, db: asyncpg.Connection
+) -> None:
+    with LocalSystem(
+        database_url, broker, CONFIRM_DELAY_SECONDS="2", SHIP_DELAY_SECONDS="0"
+    ) as running:
+        running.wait_for_status(_create(running, 1), "SHIPPED")
+        [order_id] = _create(running, 1)
+        assert httpx.delete(f"{running.url('orders_http')}/{order_id}").status_code == 204
+        deadline = time.monotonic() + 60
+        while 'outcome="obsolete"' not in httpx.get(f"{running.url('confirm')}/metrics").text:
+            assert time.monotonic() < deadline, "confirm never saw the deleted order's event"
+            time.sleep(0.2)
+    counts = await _outbox_types(db, [order_id])
+    assert counts == Counter(
+        {(order_id, "orders.order.created"): 1, (order_id, "orders.order.deleted"): 1}
+    )
+    assert await wait_for_records(broker, ("orders.dlq",), {order_id}, 1, within=2) == []
+
+
+async def test_broker_down_while_creating_loses_nothing(
+    database_url: str, db: asyncpg.Connection
+) -> None:
+    port = free_port()
+    broker = EmbeddedBroker(port)
+    broker.start()
+    settings = get_settings().model_copy(
+        update={"kafka_bootstrap_servers": broker.bootstrap_servers}
+    )
+    await ensure_topics(settings, ALL_TOPICS, partitions=3)
+    env = {
+        "CONFIRM_DELAY_SECONDS": "0",
+        "SHIP_DELAY_SECONDS": "0",
+        "KAFKA_REQUEST_TIMEOUT_MS": "1000",
+    }
+    try:
+        with LocalSystem(database_url, broker.bootstrap_servers, **env) as running:
+            running.wait_for_status(_create(running, 1), "SHIPPED")
+            broker.stop()
+            during = _create(running, 10)
+            broker.start()  # a new, empty broker: everything still on its way comes from the outbox
+            await ensure_topics(settings, ALL_TOPICS, partitions=3)
+            orders: dict[str, Any] = running.wait_for_status(during, "SHIPPED", within=150)
+    finally:
+        broker.stop()
+    assert all(order["version"] == 3 for order in orders.values())
+    counts = await _outbox_types(db, during)
+    assert counts == Counter(
+        {(i, f"orders.order.{t}"): 1 for i in during for t in ("created", "confirmed", "shipped")}
+    )

@@ -1,0 +1,125 @@
+"""An order's whole life through real processes, a real broker and a real database."""
+
+import asyncio
+import signal
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+
+import asyncpg
+import httpx
+import orjson
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from tests.kafka_support import wait_for_records
+from tests.support import binary_headers, order_body
+from tests.system import LocalSystem
+
+LIFECYCLE_TOPICS = ("orders.created", "orders.confirmed", "orders.shipped")
+
+
+@pytest.fixture(scope="module")
+def system(database_url: str, broker: str) -> Iterator[LocalSystem]:
+    with LocalSystem(
+        database_url, broker, CONFIRM_DELAY_SECONDS="0.5", SHIP_DELAY_SECONDS="0.5"
+    ) as running:
+        yield running
+
+
+def _create(system: LocalSystem, count: int) -> list[str]:
+    ids = []
+    for n in range(count):
+        answer = httpx.post(f"{system.url('orders_http')}/", json=order_body(f"c-{n}"), timeout=30)
+        assert answer.status_code == 201, answer.text
+        ids.append(answer.json()["id"])
+    return ids
+
+
+async def _outbox_types(db: asyncpg.Connection, order_ids: list[str]) -> Counter[tuple[str, str]]:
+    rows = await db.fetch(
+        "SELECT order_id, type FROM outbox WHERE order_id = ANY($1::uuid[])",
+        [uuid.UUID(i) for i in order_ids],
+    )
+    return Counter((str(row["order_id"]), row["type"]) for row in rows)
+
+
+async def test_orders_move_to_shipped_with_one_event_per_transition(
+    system: LocalSystem, db: asyncpg.Connection, broker: str
+) -> None:
+    ids = _create(system, 10)
+    orders = system.wait_for_status(ids, "SHIPPED")
+    records = await wait_for_records(broker, LIFECYCLE_TOPICS, set(ids), 30)
+    assert Counter((r.key, r.topic) for r in records) == Counter(
+        {(i, topic): 1 for i in ids for topic in LIFECYCLE_TOPICS}
+    )
+    for record in records:
+        data = orjson.loads(record.value)
+        assert record.headers["ce_subject"] == record.key == data["id"]
+        assert record.headers["ce_type"] == "orders.order." + record.topic.removeprefix("orders.")
+        assert (
+            data["status"]
+            == {
+                "orders.created": "CREATED",
+                "orders.confirmed": "CONFIRMED",
+                "orders.shipped": "SHIPPED",
+            }[record.topic]
+        )
+        assert record.headers["content-type"] == "application/json"
+    for order in orders.values():
+        assert order["version"] == 3
+        assert str(order["created_at"]) < str(order["confirmed_at"]) < str(order["shipped_at"])
+
+
+async def test_two_replicas_of_confirm_racing_move_the_order_once(
+    system: LocalSystem, db: asyncpg.Connection, broker: str
+) -> None:
+    [order_id] = _create(system, 1)
+    [created] = await wait_for_records(broker, ("orders.created",), {order_id}, 1)
+    headers = binary_headers(
+        {k.removeprefix("ce_"): v for k, v in created.headers.items() if k.startswith("ce_")}
+    )
+    replica = LocalSystem(system.env["DATABASE_URL"], broker, CONFIRM_DELAY_SECONDS="0.5")
+    replica.start_function("confirm")
+    try:
+        async with httpx.AsyncClient(timeout=30) as http:
+            answers = await asyncio.gather(
+                *(
+                    http.post(f"{url}/", content=created.value, headers=headers)
+                    for url in (system.url("confirm"), replica.url("confirm"))
+                    for _ in range(2)
+                )
+            )
+    finally:
+        replica.kill("confirm", signal.SIGTERM)
+    assert {answer.status_code for answer in answers} == {200}
+    system.wait_for_status([order_id], "SHIPPED")
+    counts = await _outbox_types(db, [order_id])
+    assert counts == Counter(
+        {(order_id, f"orders.order.{t}"): 1 for t in ("created", "confirmed", "shipped")}
+    )
+
+
+async def test_poison_events_go_to_the_dead_letter_topic_without_blocking_others(
+    system: LocalSystem, broker: str
+) -> None:
+    poison_id = str(uuid.uuid4())
+    producer = AIOKafkaProducer(bootstrap_servers=broker)
+    await producer.start()
+    headers: list[tuple[str, bytes]] = [
+        ("ce_specversion", b"1.0"),
+        ("ce_id", poison_id.encode()),
+        ("ce_type", b"orders.order.created"),
+        ("ce_source", b"/orders/orders_http"),
+        ("ce_subject", b"not-an-order"),
+        ("content-type", b"application/json"),
+    ]
+    await producer.send_and_wait(
+        "orders.created", b'{"id": "not-an-order"', key=poison_id.encode(), headers=headers
+    )
+    await producer.stop()
+    ids = _create(system, 3)
+    system.wait_for_status(ids, "SHIPPED")
+    [dead] = await wait_for_records(broker, ("orders.dlq",), {poison_id}, 1)
+    assert dead.headers["ce_knativeerrorcode"] == "400"
+    assert dead.headers["ce_id"] == poison_id
