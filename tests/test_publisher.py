@@ -100,3 +100,28 @@ async def test_concurrent_relays_publish_each_event_once(
     assert sum(report.published for report in reports) == 40
     records = await wait_for_records(broker, ("orders.created",), set(orders), before + 40)
     assert len(records) == before + 40
+
+
+async def test_relay_reports_backlog_and_age_as_metrics(
+    client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    from shared.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
+
+    await client.post("/", json=order_body())
+    await get_publisher().flush()
+    await db.execute("UPDATE outbox SET published_at = NULL, time = now() - interval '30 seconds'")
+    down = Publisher(_unreachable_broker(), get_database())
+    with pytest.raises(BrokerUnavailable):
+        await sweep(get_settings(), get_database(), down, NO_REDRIVE)
+    report = await sweep(get_settings(), get_database(), get_publisher(), NO_REDRIVE)
+    assert report.backlog == 0
+    assert OUTBOX_BACKLOG._value.get() == 0  # type: ignore[attr-defined]
+    await db.execute("UPDATE outbox SET published_at = NULL, time = now() - interval '30 seconds'")
+    await sweep(
+        get_settings().model_copy(update={"relay_min_age_seconds": 3600}),
+        get_database(),
+        get_publisher(),
+        NO_REDRIVE,
+    )
+    assert OUTBOX_BACKLOG._value.get() == 1  # type: ignore[attr-defined]
+    assert OUTBOX_OLDEST_AGE._value.get() >= 30  # type: ignore[attr-defined]

@@ -231,3 +231,35 @@ async def test_a_redelivery_does_not_wait_twice(monkeypatch: pytest.MonkeyPatch)
     assert slept[-1] == 10.0, (
         "a clock-skewed event time never makes a step wait longer than its delay"
     )
+
+
+@pytest.mark.usefixtures("no_delay")
+async def test_metrics_count_events_by_type_and_outcome(
+    client: httpx.AsyncClient, confirm: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    def handled(text: str, outcome: str) -> float:
+        prefix = f'orders_events_handled_total{{outcome="{outcome}",type="orders.order.created"}} '
+        return next(
+            (
+                float(line.removeprefix(prefix))
+                for line in text.splitlines()
+                if line.startswith(prefix)
+            ),
+            0.0,
+        )
+
+    before = (await confirm.get("/metrics")).text
+    _, created = await _created_order(client, db)
+    await _post(confirm, created)
+    await _post(confirm, created)
+    after = (await confirm.get("/metrics")).text
+    assert handled(after, "applied") == handled(before, "applied") + 1
+    assert handled(after, "duplicate") == handled(before, "duplicate") + 1
+    assert 'orders_http_requests_total{method="POST",route="/",status="200"}' in after
+    assert "orders_event_handling_seconds_bucket" in after
+
+
+async def test_ops_routes_answer_on_a_cloudevent_function(confirm: httpx.AsyncClient) -> None:
+    assert (await confirm.get("/healthz")).json() == {"status": "ok"}
+    assert (await confirm.get("/readyz")).status_code == 200
+    assert (await confirm.get("/metrics")).headers["content-type"].startswith("text/plain")

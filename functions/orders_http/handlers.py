@@ -1,6 +1,7 @@
 """The five CRUD routes. Each state change is one unit of work."""
 
 import hashlib
+import logging
 from datetime import UTC, datetime
 
 import orjson
@@ -16,6 +17,7 @@ from shared.publisher import get_publisher
 from shared.settings import Settings
 
 JSON = "application/json"
+log = logging.getLogger("orders.http")
 
 
 def _order_response(payload: bytes, version: int) -> Response:
@@ -52,6 +54,7 @@ async def create_order(request: Request, db: Database, settings: Settings) -> Re
         event = order_event(EventType.CREATED, order["id"], payload, now, _traceparent(request))
         await outbox.add_event(conn, event)
     get_publisher().submit(event)
+    log.info("order created: %s", order["id"], extra={"order_id": order["id"], "event_id": event.id})
     return _created(payload, str(order["id"]), 1)
 
 
