@@ -54,7 +54,9 @@ async def create_order(request: Request, db: Database, settings: Settings) -> Re
         event = order_event(EventType.CREATED, order["id"], payload, now, _traceparent(request))
         await outbox.add_event(conn, event)
     get_publisher().submit(event)
-    log.info("order created: %s", order["id"], extra={"order_id": order["id"], "event_id": event.id})
+    log.info(
+        "order created: %s", order["id"], extra={"order_id": order["id"], "event_id": event.id}
+    )
     return _created(payload, str(order["id"]), 1)
 
 
