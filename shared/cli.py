@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="orders", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve one function on $PORT")
-    serve.add_argument("function")
+    serve.add_argument("function", nargs="?", help="default: $FUNCTION_TARGET")
     commands.add_parser("migrate", help="wait for the database, then alembic upgrade head")
     relay = commands.add_parser("relay", help="one outbox sweep: publish missed events")
     relay.add_argument(

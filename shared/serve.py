@@ -11,9 +11,10 @@ FUNCTIONS = ("orders_http", "confirm", "ship", "outbox_relay")
 
 
 def function_source(target: str) -> Path:
+    """The function's file: `FUNCTION_SOURCE` when set, else `functions/<target>/main.py`."""
     if target not in FUNCTIONS:
         raise SystemExit(f"unknown function {target!r}; choose one of {', '.join(FUNCTIONS)}")
-    return FUNCTIONS_DIR / target / "main.py"
+    return Path(os.environ.get("FUNCTION_SOURCE") or FUNCTIONS_DIR / target / "main.py")
 
 
 # orders_http records its requests itself, by route template rather than raw path.
@@ -30,7 +31,9 @@ def function_app(target: str) -> Any:
     return OpsRoutes(app, observe_requests=target not in SELF_OBSERVING)
 
 
-def serve(target: str, host: str | None = None, port: int | None = None) -> None:
+def serve(target: str | None = None, host: str | None = None, port: int | None = None) -> None:
+    """Serve `target` (default: `FUNCTION_TARGET`) until SIGTERM."""
+    target = target or os.environ.get("FUNCTION_TARGET", "")
     uvicorn.run(
         function_app(target),
         host=host or os.environ.get("HOST", "0.0.0.0"),

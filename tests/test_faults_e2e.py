@@ -1,7 +1,11 @@
 """Lifecycle under faults: each test runs its own system, so its settings and kills stay its own."""
 
 import signal
+import socket
+import subprocess
+import sys
 import time
+import uuid
 from collections import Counter
 from typing import Any
 
@@ -13,7 +17,7 @@ from shared.kafka import ensure_topics
 from shared.local.broker import EmbeddedBroker
 from shared.settings import get_settings
 from tests.kafka_support import wait_for_records
-from tests.support import free_port
+from tests.support import ROOT, free_port
 from tests.system import LocalSystem
 from tests.test_lifecycle_e2e import _create, _outbox_types
 
@@ -61,9 +65,12 @@ async def test_a_deleted_orders_pending_event_is_acknowledged_and_dropped(
 async def test_broker_down_while_creating_loses_nothing(
     database_url: str, db: asyncpg.Connection
 ) -> None:
-    port = free_port()
-    broker = EmbeddedBroker(port)
+    """The broker is cut off (a proxy in front of it stops) while orders are created, then
+    comes back with its data, as a Kafka broker does after an outage."""
+    proxy_port = free_port()
+    broker = EmbeddedBroker(free_port(), advertised_port=proxy_port)
     broker.start()
+    proxy = _start_proxy(proxy_port, broker.port)
     settings = get_settings().model_copy(
         update={"kafka_bootstrap_servers": broker.bootstrap_servers}
     )
@@ -76,15 +83,36 @@ async def test_broker_down_while_creating_loses_nothing(
     try:
         with LocalSystem(database_url, broker.bootstrap_servers, **env) as running:
             running.wait_for_status(_create(running, 1), "SHIPPED")
-            broker.stop()
+            proxy.kill()
+            proxy.wait()
             during = _create(running, 10)
-            broker.start()  # a new, empty broker: everything still on its way comes from the outbox
-            await ensure_topics(settings, ALL_TOPICS, partitions=3)
-            orders: dict[str, Any] = running.wait_for_status(during, "SHIPPED", within=150)
+            time.sleep(3)  # long enough for every first publish to give up
+            unpublished = await db.fetchval(
+                "SELECT count(*) FROM outbox WHERE published_at IS NULL AND order_id = ANY($1::uuid[])",
+                [uuid.UUID(i) for i in during],
+            )
+            assert unpublished == 10, "the broker was down: no event can have been published"
+            proxy = _start_proxy(proxy_port, broker.port)
+            orders: dict[str, Any] = running.wait_for_status(during, "SHIPPED", within=120)
     finally:
+        proxy.kill()
         broker.stop()
     assert all(order["version"] == 3 for order in orders.values())
     counts = await _outbox_types(db, during)
     assert counts == Counter(
         {(i, f"orders.order.{t}"): 1 for i in during for t in ("created", "confirmed", "shipped")}
     )
+
+
+def _start_proxy(listen_port: int, target_port: int) -> subprocess.Popen[bytes]:
+    proxy = subprocess.Popen(
+        [sys.executable, "-m", "tests.tcp_proxy", str(listen_port), str(target_port)], cwd=ROOT
+    )
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", listen_port), timeout=1).close()
+            return proxy
+        except OSError:
+            assert time.monotonic() < deadline, "the proxy did not start"
+            time.sleep(0.05)

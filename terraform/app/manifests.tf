@@ -1,0 +1,31 @@
+# The manifests under knative/ are the single description of the system: `orders dev` runs its
+# local stand-ins from them, and this stage applies them, changing only the namespace, the image
+# and the sizes chosen by variables.
+locals {
+  knative_dir = "${path.module}/../../knative"
+  documents = flatten([
+    for file in fileset(local.knative_dir, "*.yaml") : [
+      for text in split("\n---\n", replace(replace(replace(
+        file("${local.knative_dir}/${file}"),
+        "namespace: orders", "namespace: ${var.namespace}"),
+        ".orders.svc", ".${var.namespace}.svc"),
+      "image: orders:latest", "image: ${var.image}")) :
+      yamldecode(text) if trimspace(replace(text, "/(?m)^#.*$/", "")) != ""
+    ]
+  ])
+  by_kind = {
+    for kind in distinct([for d in local.documents : d.kind]) :
+    kind => { for d in local.documents : d.metadata.name => d if d.kind == kind }
+  }
+  config = merge(local.by_kind["ConfigMap"]["orders-config"], {
+    data = merge(local.by_kind["ConfigMap"]["orders-config"].data, {
+      CONFIRM_DELAY_SECONDS = tostring(var.confirm_delay_seconds)
+      SHIP_DELAY_SECONDS    = tostring(var.ship_delay_seconds)
+    })
+  })
+  node_pools = {
+    for name, pool in local.by_kind["KafkaNodePool"] :
+    name => merge(pool, { spec = merge(pool.spec, { replicas = var.kafka_replicas }) })
+  }
+  eventing = merge(local.by_kind["KafkaSink"], local.by_kind["KafkaSource"], local.by_kind["PingSource"])
+}

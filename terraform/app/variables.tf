@@ -1,0 +1,71 @@
+variable "kubeconfig" {
+  description = "Path of the kubeconfig to use."
+  type        = string
+  default     = "~/.kube/config"
+}
+
+variable "kube_context" {
+  description = "kubeconfig context (e.g. kind-orders or k3d-orders); null for the current one."
+  type        = string
+  default     = null
+}
+
+variable "image" {
+  description = "The one image of every function (built from the repository's Dockerfile)."
+  type        = string
+  default     = "orders:latest"
+}
+
+variable "namespace" {
+  description = "Namespace of the functions, Kafka and PostgreSQL."
+  type        = string
+  default     = "orders"
+}
+
+variable "kafka_replicas" {
+  description = "Kafka nodes (each controller and broker); 3 keeps acks=all writable through one loss."
+  type        = number
+  default     = 3
+}
+
+variable "postgres_instances" {
+  description = "PostgreSQL instances (one primary, the rest streaming replicas)."
+  type        = number
+  default     = 2
+}
+
+variable "postgres_storage" {
+  description = "Volume size of each PostgreSQL instance."
+  type        = string
+  default     = "10Gi"
+}
+
+variable "confirm_delay_seconds" {
+  description = "Delay between CREATED and CONFIRMED."
+  type        = number
+  default     = 10
+}
+
+variable "ship_delay_seconds" {
+  description = "Delay between CONFIRMED and SHIPPED."
+  type        = number
+  default     = 10
+}
+
+variable "domain" {
+  description = "Knative's external domain; orders-http is served at orders-http.<namespace>.<domain>."
+  type        = string
+  default     = "127.0.0.1.sslip.io"
+}
+
+variable "tls" {
+  description = "Serve the public function over HTTPS (Knative external-domain TLS with cert-manager)."
+  type        = bool
+  default     = true
+}
+
+variable "acme_email" {
+  description = "E-mail for Let's Encrypt; empty for a self-signed issuer (kind, k3d)."
+  type        = string
+  default     = ""
+}

@@ -1,0 +1,80 @@
+"""The image, checked without Docker: hadolint, and its exact start command run here for
+every function, answering its health routes."""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shared.local.topology import FUNCTIONS
+from tests.support import ROOT, free_port, wait_until_answering
+
+DOCKERFILE = ROOT / "Dockerfile"
+
+
+def _final_stage() -> list[str]:
+    stages = re.split(r"(?m)^FROM ", DOCKERFILE.read_text())
+    return stages[-1].splitlines()
+
+
+def start_command() -> list[str]:
+    [cmd] = [line for line in _final_stage() if line.startswith("CMD ")]
+    command: list[str] = json.loads(cmd.removeprefix("CMD "))
+    return command
+
+
+def image_env() -> dict[str, str]:
+    text = "\n".join(_final_stage()).replace("\\\n", " ")
+    [env] = [line for line in text.splitlines() if line.startswith("ENV ")]
+    return {k: v.strip('"') for k, v in re.findall(r'(\w+)=("[^"]*"|\S+)', env)}
+
+
+def test_hadolint_is_clean() -> None:
+    hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent))
+    assert hadolint is not None
+    result = subprocess.run([hadolint, str(DOCKERFILE)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_final_stage_runs_as_non_root_without_uv() -> None:
+    final = "\n".join(_final_stage())
+    assert re.search(r"(?m)^USER 10001$", final)
+    assert "uv" not in re.findall(r"(?m)^RUN .*", final)[0].split()
+    assert image_env()["FUNCTION_TARGET"] == "orders_http"
+    assert "PORT" in image_env()
+
+
+@pytest.mark.parametrize("function", FUNCTIONS, ids=lambda f: f.target)
+def test_the_image_start_command_serves_each_function(function: object, database_url: str) -> None:
+    target = function.target  # type: ignore[attr-defined]
+    port = free_port()
+    venv_bin = str(Path(sys.executable).parent)
+    env = {
+        **os.environ,
+        **image_env(),
+        "PATH": f"{venv_bin}:{os.environ['PATH']}",
+        "FUNCTION_TARGET": target,
+        "PORT": str(port),
+        "DATABASE_URL": database_url,
+    }
+    process = subprocess.Popen(start_command(), env=env, cwd=ROOT)
+    try:
+        wait_until_answering(f"http://127.0.0.1:{port}/healthz")
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz").json() == {"status": "ok"}
+        assert httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200
+    finally:
+        process.terminate()
+        # uvicorn shuts down gracefully, then re-raises the signal it caught.
+        assert process.wait(timeout=15) in (0, -signal.SIGTERM), "SIGTERM must stop a function"
+
+
+def test_the_migration_command_is_the_console_script() -> None:
+    assert start_command()[0] == "orders"
+    assert shutil.which("orders", path=str(Path(sys.executable).parent)) is not None

