@@ -33,9 +33,14 @@ def function_app(target: str) -> Any:
 
 def serve(target: str | None = None, host: str | None = None, port: int | None = None) -> None:
     """Serve `target` (default: `FUNCTION_TARGET`) until SIGTERM."""
+    from shared.settings import get_settings
+
     target = target or os.environ.get("FUNCTION_TARGET", "")
+    settings = get_settings()
     uvicorn.run(
         function_app(target),
+        ssl_certfile=settings.ssl_certfile,
+        ssl_keyfile=settings.ssl_keyfile,
         host=host or os.environ.get("HOST", "0.0.0.0"),
         port=port or int(os.environ.get("PORT", "8080")),
         access_log=False,

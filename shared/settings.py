@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     relay_interval_seconds: float = 5.0
 
     port: int = 8080
+    # HTTPS on a served function when both are set (`TLS=1 make dev` sets them for orders_http).
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
     max_body_bytes: int = 64 * 1024
     max_page_size: int = 100
     retry_after_seconds: int = 2

@@ -2,6 +2,7 @@
 
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -34,11 +35,13 @@ def order_body(customer_id: str = "c-1", **overrides: Any) -> dict[str, Any]:
     return body
 
 
-def wait_until_answering(url: str, timeout: float = 30.0) -> None:
+def wait_until_answering(
+    url: str, timeout: float = 30.0, verify: ssl.SSLContext | bool = True
+) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            httpx.get(url, timeout=1.0)
+            httpx.get(url, timeout=1.0, verify=verify)
             return
         except httpx.TransportError:
             if time.monotonic() > deadline:
@@ -47,7 +50,9 @@ def wait_until_answering(url: str, timeout: float = 30.0) -> None:
 
 
 @contextmanager
-def served_function(target: str, env: dict[str, str]) -> Iterator[str]:
+def served_function(
+    target: str, env: dict[str, str], scheme: str = "http", verify: ssl.SSLContext | bool = True
+) -> Iterator[str]:
     """Run `orders serve TARGET` as its own process; yield its base URL."""
     port = free_port()
     process = subprocess.Popen(
@@ -55,9 +60,9 @@ def served_function(target: str, env: dict[str, str]) -> Iterator[str]:
         env={**os.environ, **env, "PORT": str(port), "HOST": "127.0.0.1"},
         cwd=ROOT,
     )
-    url = f"http://127.0.0.1:{port}"
+    url = f"{scheme}://127.0.0.1:{port}"
     try:
-        wait_until_answering(f"{url}/healthz")
+        wait_until_answering(f"{url}/healthz", verify=verify)
         yield url
     finally:
         process.terminate()

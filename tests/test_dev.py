@@ -1,8 +1,10 @@
-"""`orders dev` on its own ports and state folder: it runs the whole lifecycle, stops cleanly,
-and after a restart (with a new, empty broker) puts every order still on its way back on track."""
+"""`orders dev` on its own ports and state folder: it runs the whole lifecycle (over HTTPS with
+TLS=1), stops cleanly, and after a restart (with a new, empty broker) puts every order still on
+its way back on track."""
 
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -19,6 +21,7 @@ pytestmark = pytest.mark.skipif(
     bool(os.environ.get("TEST_DATABASE_URL") or os.environ.get("KAFKA_BOOTSTRAP_SERVERS")),
     reason="exercises the embedded database and broker",
 )
+PORTS = ("ORDERS_HTTP_PORT", "CONFIRM_PORT", "SHIP_PORT", "OUTBOX_RELAY_PORT")
 
 
 @pytest.fixture
@@ -30,18 +33,20 @@ def dev_env(tmp_path: Path) -> dict[str, str]:
         "ORDERS_BROKER_PORT": str(free_port()),
         "CONFIRM_DELAY_SECONDS": "3",
         "SHIP_DELAY_SECONDS": "0.2",
-        **{
-            name: str(free_port())
-            for name in ("ORDERS_HTTP_PORT", "CONFIRM_PORT", "SHIP_PORT", "OUTBOX_RELAY_PORT")
-        },
+        **{name: str(free_port()) for name in PORTS},
     }
-    for name in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS"):
+    for name in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "TLS"):
         env.pop(name, None)
     return env
 
 
 @contextmanager
-def running_dev(env: dict[str, str]) -> Iterator[str]:
+def running_dev(env: dict[str, str]) -> Iterator[httpx.Client]:
+    """`orders dev` running; a client for its orders_http (HTTPS trusting the local CA with TLS=1)."""
+    tls = env.get("TLS") == "1"
+    scheme = "https" if tls else "http"
+    url = f"{scheme}://127.0.0.1:{env['ORDERS_HTTP_PORT']}"
+    ca = Path(env["ORDERS_STATE_DIR"]) / "tls" / "ca.pem"
     dev = subprocess.Popen(
         [sys.executable, "-m", "shared.cli", "dev"],
         env=env,
@@ -49,36 +54,41 @@ def running_dev(env: dict[str, str]) -> Iterator[str]:
         stdout=subprocess.PIPE,
         text=True,
     )
-    url = f"http://127.0.0.1:{env['ORDERS_HTTP_PORT']}"
     try:
-        wait_until_answering(f"{url}/healthz", timeout=90)
-        yield url
+        deadline = time.monotonic() + 90
+        while tls and not ca.exists():
+            assert time.monotonic() < deadline, "no certificate was made"
+            time.sleep(0.1)
+        verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca)) if tls else True
+        wait_until_answering(f"{url}/healthz", timeout=90, verify=verify)
+        with httpx.Client(base_url=url, verify=verify) as client:
+            yield client
     finally:
         dev.send_signal(signal.SIGINT)
         output, _ = dev.communicate(timeout=60)
     assert dev.returncode == 0
-    assert f"orders_http   http://127.0.0.1:{env['ORDERS_HTTP_PORT']}/" in output
+    assert f"orders_http   {url}/" in output
     assert f"confirm       http://127.0.0.1:{env['CONFIRM_PORT']}/" in output
     assert not (Path(env["ORDERS_STATE_DIR"]) / "pgdata" / "postmaster.pid").exists(), (
         "postgres left running"
     )
 
 
-def _status_becomes(url: str, order_id: str, status: str, within: float = 60) -> None:
+def _status_becomes(client: httpx.Client, order_id: str, status: str, within: float = 60) -> None:
     deadline = time.monotonic() + within
-    while (current := httpx.get(f"{url}/{order_id}").json()["status"]) != status:
+    while (current := client.get(f"/{order_id}").json()["status"]) != status:
         assert time.monotonic() < deadline, f"{order_id} stuck at {current}"
         time.sleep(0.2)
 
 
 def test_dev_runs_the_lifecycle_and_a_restart_strands_nothing(dev_env: dict[str, str]) -> None:
-    with running_dev(dev_env) as url:
-        created = httpx.post(f"{url}/", json=order_body())
+    with running_dev({**dev_env, "TLS": "1"}) as client:
+        created = client.post("/", json=order_body())
         assert created.status_code == 201
         in_flight = created.json()["id"]
-    with running_dev(dev_env) as url:
-        assert httpx.get(f"{url}/{in_flight}").json()["status"] == "CREATED"
-        _status_becomes(url, in_flight, "SHIPPED")
-        fresh = httpx.post(f"{url}/", json=order_body()).json()["id"]
-        _status_becomes(url, fresh, "SHIPPED")
-        assert httpx.get(f"{url}/readyz").status_code == 200
+    with running_dev(dev_env) as client:
+        assert client.get(f"/{in_flight}").json()["status"] == "CREATED"
+        _status_becomes(client, in_flight, "SHIPPED")
+        fresh = client.post("/", json=order_body()).json()["id"]
+        _status_becomes(client, fresh, "SHIPPED")
+        assert client.get("/readyz").status_code == 200

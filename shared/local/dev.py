@@ -51,6 +51,17 @@ def _spawn(function: FunctionProcess, env: dict[str, str]) -> subprocess.Popen[b
     )
 
 
+def _public_tls(env: dict[str, str]) -> dict[str, str]:
+    """With TLS=1, orders_http serves HTTPS with a certificate signed by a local CA."""
+    if os.environ.get("TLS", "") not in ("1", "true", "yes"):
+        return {}
+    from shared.local.tls import ensure_certificate
+
+    local = ensure_certificate(STATE_DIR / "tls")
+    print(f"tls           orders_http over HTTPS; trust {local.ca} (curl --cacert {local.ca})")
+    return {"SSL_CERTFILE": str(local.cert), "SSL_KEYFILE": str(local.key)}
+
+
 def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
     for process in processes:
         if process.poll() is None:
@@ -82,9 +93,12 @@ def run() -> int:
         subprocess.run(_orders("relay", "--redrive-all"), env=env, check=True)
         processes: list[subprocess.Popen[bytes]] = []
         stack.callback(_stop, processes)
+        tls = _public_tls(env)
         for function in FUNCTIONS:
-            processes.append(_spawn(function, env))
-            print(f"{function.target:<13} {function.url}")
+            public = function.target == "orders_http" and tls
+            processes.append(_spawn(function, {**env, **tls} if public else env))
+            url = function.url.replace("http://", "https://") if public else function.url
+            print(f"{function.target:<13} {url}")
         processes.append(subprocess.Popen(_orders("dispatch"), env=env))
         print("eventing      KafkaSources and PingSource from knative/ (orders dispatch)")
         print("ready; Ctrl-C stops everything", flush=True)
