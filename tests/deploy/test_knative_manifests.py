@@ -84,3 +84,71 @@ def test_step_timeouts_exceed_the_delays() -> None:
         seconds = float(config[delay])
         assert services[name]["spec"]["template"]["spec"]["timeoutSeconds"] > seconds
         assert iso_duration_seconds(sources[name]["spec"]["delivery"]["timeout"]) > seconds
+
+
+def test_the_kn_script_deploys_the_same_services() -> None:
+    import re
+
+    from tests.support import ROOT
+
+    script = (ROOT / "knative" / "deploy-with-kn.sh").read_text()
+    deployed = {
+        name: (
+            target,
+            int(max_scale),
+            target_concurrency,
+            int(limit),
+            int(timeout),
+            "--cluster-local" in rest,
+        )
+        for name, target, max_scale, target_concurrency, limit, timeout, rest in re.findall(
+            r"(?m)^deploy (\S+) (\S+) (\d+) (\d+) (\d+) (\d+)(.*)$", script
+        )
+    }
+    services = _named("Service")
+    assert set(deployed) == set(services)
+    for name, service in services.items():
+        template = service["spec"]["template"]
+        annotations = template["metadata"]["annotations"]
+        local = (
+            service["metadata"].get("labels", {}).get("networking.knative.dev/visibility")
+            == "cluster-local"
+        )
+        assert deployed[name] == (
+            template["spec"]["containers"][0]["env"][0]["value"],
+            int(annotations["autoscaling.knative.dev/max-scale"]),
+            annotations["autoscaling.knative.dev/target"],
+            template["spec"]["containerConcurrency"],
+            template["spec"]["timeoutSeconds"],
+            local,
+        )
+    for manifest in (
+        "kafka-cluster.yaml",
+        "kafka-topics.yaml",
+        "config.yaml",
+        "kafka-sources.yaml",
+        "dead-letter-sink.yaml",
+        "ping-source.yaml",
+    ):
+        assert manifest in script
+
+
+@pytest.mark.parametrize("function", ["orders_http", "confirm", "ship", "outbox_relay"])
+def test_func_yaml_matches_the_service(function: str) -> None:
+    import yaml
+
+    from tests.support import ROOT
+
+    func = yaml.safe_load((ROOT / "functions" / function / "func.yaml").read_text())
+    service = _named("Service")[function.replace("_", "-")]
+    annotations = service["spec"]["template"]["metadata"]["annotations"]
+    assert func["name"] == service["metadata"]["name"]
+    assert func["run"]["envs"][0] == {"name": "FUNCTION_TARGET", "value": function}
+    assert func["deploy"]["healthEndpoints"] == {"liveness": "/healthz", "readiness": "/readyz"}
+    scale = func["deploy"]["options"]["scale"]
+    assert (scale["min"], scale["max"], scale["target"]) == (
+        0,
+        int(annotations["autoscaling.knative.dev/max-scale"]),
+        int(annotations["autoscaling.knative.dev/target"]),
+    )
+    assert func["invoke"] == ("http" if function == "orders_http" else "cloudevent")

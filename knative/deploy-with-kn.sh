@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Deploy by hand with kubectl and kn what terraform/app applies: the same manifests, the same
+# settings. Needs Knative Serving + Eventing (with the Kafka source and sink), Strimzi and
+# CloudNativePG on the cluster, and the image pushed where the cluster can pull it.
+#   IMAGE=registry.example/orders:1.0 bash knative/deploy-with-kn.sh
+set -euo pipefail
+cd "$(dirname "$0")"
+: "${IMAGE:?set IMAGE to the image built from the Dockerfile}"
+NS=orders
+
+kubectl create namespace "$NS" --dry-run=client -o yaml | kubectl apply -f -
+kubectl apply -f kafka-cluster.yaml -f kafka-topics.yaml -f config.yaml
+kubectl apply -f - <<YAML
+apiVersion: postgresql.cnpg.io/v1
+kind: Cluster
+metadata: {name: orders-db, namespace: $NS}
+spec:
+  instances: 2
+  storage: {size: 10Gi}
+  bootstrap: {initdb: {database: orders, owner: orders}}
+YAML
+kubectl wait --for=condition=Ready -n "$NS" cluster.postgresql.cnpg.io/orders-db --timeout=15m
+kubectl wait --for=condition=Ready -n "$NS" kafka/orders --timeout=20m
+
+# Migrations first: every function expects the schema at the Alembic head.
+kubectl delete job -n "$NS" orders-migrate --ignore-not-found
+kubectl apply -f - <<YAML
+apiVersion: batch/v1
+kind: Job
+metadata: {name: orders-migrate, namespace: $NS}
+spec:
+  backoffLimit: 4
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+        - name: migrate
+          image: $IMAGE
+          command: [orders, migrate]
+          env:
+            - name: DATABASE_URL
+              valueFrom: {secretKeyRef: {name: orders-db-app, key: uri}}
+YAML
+kubectl wait --for=condition=Complete -n "$NS" job/orders-migrate --timeout=10m
+
+deploy() {  # name target max-scale target-concurrency container-concurrency timeout [--cluster-local]
+  kn service apply "$1" --namespace "$NS" --image "$IMAGE" \
+    --env FUNCTION_TARGET="$2" \
+    --env-value-from DATABASE_URL=secret:orders-db-app:uri \
+    --env-from config-map:orders-config \
+    --scale-min 0 --scale-max "$3" --scale-target "$4" --concurrency-limit "$5" --timeout "$6" \
+    --probe-liveness http::8080:/healthz --probe-readiness http::8080:/readyz \
+    --request cpu=100m,memory=96Mi --limit cpu=1,memory=256Mi "${@:7}"
+}
+deploy orders-http orders_http 10 100 0 30
+deploy confirm confirm 10 500 0 300 --cluster-local
+deploy ship ship 10 500 0 300 --cluster-local
+deploy outbox-relay outbox_relay 2 1 1 120 --cluster-local
+
+kubectl apply -f dead-letter-sink.yaml -f kafka-sources.yaml -f ping-source.yaml
+kn service describe orders-http --namespace "$NS" -o url
