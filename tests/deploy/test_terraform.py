@@ -156,7 +156,8 @@ DEPLOY_FILES = [
 
 @pytest.mark.parametrize("path", DEPLOY_FILES, ids=lambda p: str(Path(p).relative_to(ROOT)))
 def test_no_secret_literal(path: Path) -> None:
-    text = path.read_text()
+    # References (`${var.x}`, kn func's `{{ secret:name:key }}`) name a secret without holding one.
+    text = re.sub(r"\{\{[^}]*\}\}|\$\{[^}]*\}", "<reference>", path.read_text())
     for pattern in SECRET_PATTERNS:
         assert not pattern.search(text), f"{pattern.pattern} in {path}"
 
