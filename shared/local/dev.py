@@ -78,6 +78,8 @@ def run() -> int:
     from shared.kafka import ensure_topics
     from shared.settings import Settings
 
+    # Explicit for both: a shell starting us in the background would leave SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     STATE_DIR.mkdir(exist_ok=True)
     with ExitStack() as stack:
