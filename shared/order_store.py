@@ -57,6 +57,7 @@ CLAIM_KEY = """
 INSERT INTO idempotency_keys (key, request_hash, order_id, status_code, body, created_at)
 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (key) DO NOTHING"""
 SELECT_KEY = "SELECT request_hash, status_code, body FROM idempotency_keys WHERE key = $1"
+FORGET_KEYS = "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1)"
 
 
 def _values(order: Order) -> list[Any]:
@@ -164,3 +165,8 @@ async def claim_idempotency_key(
     if row["request_hash"] != request_hash:
         raise IdempotencyKeyReused()
     return row["status_code"], row["body"]
+
+
+async def forget_idempotency_keys(conn: asyncpg.Connection, older_than_seconds: float) -> int:
+    status: str = await conn.execute(FORGET_KEYS, older_than_seconds)
+    return int(status.rsplit(" ", 1)[1])

@@ -7,7 +7,7 @@ publishes them before its transaction commits, so no row is published by two rel
 import logging
 from dataclasses import dataclass
 
-from shared import outbox
+from shared import order_store, outbox
 from shared.db import Database
 from shared.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
 from shared.publisher import Publisher
@@ -53,6 +53,7 @@ async def sweep(
         await publisher.publish(stalled)
     async with database.connection() as conn:
         forgotten = await outbox.forget_published(conn, settings.outbox_retention_seconds)
+        await order_store.forget_idempotency_keys(conn, settings.idempotency_retention_seconds)
         backlog, oldest_age = await outbox.backlog(conn)
     OUTBOX_BACKLOG.set(backlog)
     OUTBOX_OLDEST_AGE.set(oldest_age)

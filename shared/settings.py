@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     # ...and re-drives an order whose next step is this late (after its delay).
     relay_overdue_seconds: float = 300.0
     outbox_retention_seconds: float = 7 * 24 * 3600.0
+    # How long a retried POST with the same Idempotency-Key gets the first answer back.
+    idempotency_retention_seconds: float = 24 * 3600.0
     # Locally, how often the PingSource stand-in fires the relay (the cluster: every minute).
     relay_interval_seconds: float = 5.0
 

@@ -125,3 +125,20 @@ async def test_relay_reports_backlog_and_age_as_metrics(
     )
     assert OUTBOX_BACKLOG._value.get() == 1
     assert OUTBOX_OLDEST_AGE._value.get() >= 30
+
+
+async def test_relay_forgets_expired_idempotency_keys(
+    client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    for key in ("old", "fresh"):
+        assert (
+            await client.post("/", json=order_body(), headers={"Idempotency-Key": key})
+        ).status_code == 201
+    await db.execute(
+        "UPDATE idempotency_keys SET created_at = now() - interval '2 days' WHERE key = 'old'"
+    )
+    await sweep(get_settings(), get_database(), get_publisher(), NO_REDRIVE)
+    assert [row["key"] for row in await db.fetch("SELECT key FROM idempotency_keys")] == ["fresh"]
+    again = await client.post("/", json=order_body(), headers={"Idempotency-Key": "old"})
+    assert again.status_code == 201
+    assert await db.fetchval("SELECT count(*) FROM orders") == 3, "an expired key makes a new order"
