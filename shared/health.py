@@ -5,7 +5,7 @@ import orjson
 from starlette.responses import Response
 
 from shared.db import Database, DatabaseUnavailable
-from shared.problems import problem
+from shared.problems import service_unavailable
 
 # The Alembic revision this code expects; a test keeps it equal to the migrations' head.
 SCHEMA_REVISION = "0002"
@@ -17,18 +17,15 @@ def alive() -> Response:
 
 async def ready(database: Database, retry_after_seconds: int) -> Response:
     """Ready when the database answers and its schema is the one this code was written for."""
-    headers = {"Retry-After": str(retry_after_seconds)}
     try:
         revision = await database.fetch_value("SELECT version_num FROM alembic_version")
     except DatabaseUnavailable as exc:
-        return problem(
-            503, "not-ready", "Service Unavailable", f"database unreachable: {exc}", headers=headers
-        )
+        return service_unavailable("not-ready", f"database unreachable: {exc}", retry_after_seconds)
     except asyncpg.UndefinedTableError:
         revision = None
     if revision != SCHEMA_REVISION:
         detail = f"database schema is at {revision!r}, this code needs {SCHEMA_REVISION!r}"
-        return problem(503, "not-ready", "Service Unavailable", detail, headers=headers)
+        return service_unavailable("not-ready", detail, retry_after_seconds)
     return Response(
         orjson.dumps({"status": "ready", "schema": revision}), media_type="application/json"
     )

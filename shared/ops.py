@@ -50,4 +50,5 @@ class OpsRoutes:
         try:
             await self.app(scope, receive, send_and_note_status)
         finally:
-            observe_request(path, scope["method"], answer["status"], time.perf_counter() - started)
+            # One label for every path: functions-framework routes them all to the function.
+            observe_request("/", scope["method"], answer["status"], time.perf_counter() - started)

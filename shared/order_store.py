@@ -115,7 +115,9 @@ async def replace_order(
         expected_versions,
     )
     if row is None:
-        raise refuse_change(order_id, await _state(conn, order_id), expected_versions, edit=True)
+        raise refuse_change(
+            order_id, await order_state(conn, order_id), expected_versions, edit=True
+        )
     return dict(row)
 
 
@@ -124,7 +126,9 @@ async def delete_order(
 ) -> Order:
     row = await conn.fetchrow(DELETE_ORDER, order_id, expected_versions)
     if row is None:
-        raise refuse_change(order_id, await _state(conn, order_id), expected_versions, edit=False)
+        raise refuse_change(
+            order_id, await order_state(conn, order_id), expected_versions, edit=False
+        )
     return dict(row)
 
 
@@ -140,7 +144,8 @@ async def advance_status(
     return dict(row) if row is not None else None
 
 
-async def _state(conn: asyncpg.Connection, order_id: UUID) -> tuple[str, int] | None:
+async def order_state(conn: asyncpg.Connection, order_id: UUID) -> tuple[str, int] | None:
+    """(status, version) of the order, or None if there is no such order."""
     row = await conn.fetchrow(SELECT_STATE, order_id)
     return (row["status"], row["version"]) if row is not None else None
 

@@ -10,6 +10,12 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 _TYPE_BASE = "urn:orders:problem:"
 
 
+def service_unavailable(slug: str, detail: str, retry_after_seconds: int) -> Response:
+    """503 with `Retry-After`: the caller should come back, nothing was changed."""
+    headers = {"Retry-After": str(retry_after_seconds)}
+    return problem(503, slug, "Service Unavailable", detail, headers=headers)
+
+
 def problem(
     status: int,
     slug: str,

@@ -57,6 +57,13 @@ def refuse(detail: str) -> HTTPException:
     return HTTPException(400, detail=detail)
 
 
+def retry_later(detail: str, settings: Settings) -> HTTPException:
+    """503: KafkaSource (and a PingSource's sender) retries it, honouring `Retry-After`."""
+    return HTTPException(
+        503, detail=detail, headers={"Retry-After": str(settings.retry_after_seconds)}
+    )
+
+
 def accept(step: Step, event: Any) -> AcceptedEvent:
     """The parts of `event` this step needs, or a 400 naming what is wrong with it."""
     if event.get("type") != step.accepts:
@@ -106,11 +113,7 @@ async def advance(step: Step, event: Any) -> str:
             exc,
             extra={"order_id": accepted.order_id, "event_id": accepted.id},
         )
-        raise HTTPException(
-            503,
-            detail="database unavailable",
-            headers={"Retry-After": str(settings.retry_after_seconds)},
-        ) from exc
+        raise retry_later("database unavailable", settings) from exc
     EVENTS_HANDLED.labels(step.accepts, outcome).inc()
     EVENT_HANDLING.labels(step.accepts).observe(time.perf_counter() - started)
     log.info(
@@ -129,8 +132,8 @@ async def _move(step: Step, accepted: AcceptedEvent) -> str:
             conn, accepted.order_id, previous_status(step.reaches), step.reaches, now
         )
         if order is None:
-            current = await order_store.get_order(conn, accepted.order_id)
-            return "obsolete" if current is None else "duplicate"
+            state = await order_store.order_state(conn, accepted.order_id)
+            return "obsolete" if state is None else "duplicate"
         next_event = order_event(
             step.announces, accepted.order_id, to_json(order), now, accepted.traceparent
         )

@@ -19,7 +19,7 @@ from shared.orders import (
     OrderNotFound,
     VersionMismatch,
 )
-from shared.problems import problem
+from shared.problems import problem, service_unavailable
 from shared.settings import Settings, get_settings
 
 Handler = Callable[[Request, Database, Settings], Awaitable[Response]]
@@ -84,12 +84,10 @@ async def _answer(request: Request, methods: dict[str, Handler]) -> Response:
         return problem(status, slug, title, str(exc))
     except DatabaseUnavailable as exc:
         log.warning("database unavailable: %s", exc)
-        return problem(
-            503,
+        return service_unavailable(
             "database-unavailable",
-            "Service Unavailable",
             "the database cannot be reached right now; retry later",
-            headers={"Retry-After": str(settings.retry_after_seconds)},
+            settings.retry_after_seconds,
         )
 
 

@@ -9,6 +9,7 @@ from shared.metrics import EVENTS_HANDLED
 from shared.publisher import BrokerUnavailable, get_publisher
 from shared.relay import overdue_after, sweep
 from shared.settings import get_settings
+from shared.steps import retry_later
 
 PING_TYPE = "dev.knative.sources.ping"
 
@@ -32,5 +33,5 @@ async def outbox_relay(event: CloudEvent) -> None:
         await sweep(settings, get_database(), get_publisher(), overdue_after(settings))
     except (DatabaseUnavailable, BrokerUnavailable) as exc:
         EVENTS_HANDLED.labels(PING_TYPE, "retry").inc()
-        raise HTTPException(503, detail=f"relay could not finish: {exc}") from exc
+        raise retry_later(f"relay could not finish: {exc}", settings) from exc
     EVENTS_HANDLED.labels(PING_TYPE, "applied").inc()

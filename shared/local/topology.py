@@ -3,6 +3,8 @@
 import os
 from dataclasses import dataclass
 
+from shared import serve
+
 
 @dataclass(frozen=True)
 class FunctionProcess:
@@ -24,11 +26,10 @@ class FunctionProcess:
         return f"http://127.0.0.1:{self.port}/"
 
 
-FUNCTIONS = (
-    FunctionProcess("orders_http", "ORDERS_HTTP_PORT", 8080),
-    FunctionProcess("confirm", "CONFIRM_PORT", 8081),
-    FunctionProcess("ship", "SHIP_PORT", 8082),
-    FunctionProcess("outbox_relay", "OUTBOX_RELAY_PORT", 8083),
+# orders_http on 8080 (ORDERS_HTTP_PORT), confirm on 8081 (CONFIRM_PORT), and so on.
+FUNCTIONS = tuple(
+    FunctionProcess(target, f"{target.upper()}_PORT", 8080 + n)
+    for n, target in enumerate(serve.FUNCTIONS)
 )
 
 
