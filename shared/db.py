@@ -42,6 +42,11 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Released connections skip asyncpg's RESET ALL round trip: no code here sets session
+    state (no SET, LISTEN, cursors or advisory locks); an open transaction is still rolled back."""
+
+
 class Database:
     """A lazily opened asyncpg pool: a process starts without waiting for the database,
     and a database that comes back is picked up by the next request."""
@@ -64,6 +69,7 @@ class Database:
                     timeout=s.db_connect_timeout_seconds,
                     command_timeout=s.db_command_timeout_seconds,
                     init=_init_connection,
+                    reset=_keep_session,
                 )
             return self._pool
 

@@ -9,6 +9,8 @@ from uuid import UUID
 
 import asyncpg
 
+from shared import outbox
+from shared.events import OrderEvent
 from shared.lifecycle import EDITABLE_STATUSES, NEXT_STATUS, OrderStatus
 from shared.orders import IdempotencyKeyReused, Order, refuse_change
 from shared.schemas import OrderIn
@@ -30,6 +32,10 @@ _PLACEHOLDERS = ", ".join(f"${n}" for n in range(1, len(ORDER_COLUMNS) + 1))
 _EDITABLE = list(EDITABLE_STATUSES)
 
 INSERT_ORDER = f"INSERT INTO orders ({_COLUMNS}) VALUES ({_PLACEHOLDERS})"
+# The order and its created event in one statement: atomic on its own, one round trip.
+INSERT_ANNOUNCED_ORDER = (
+    f"WITH created AS ({INSERT_ORDER}) {outbox.insert_event_sql(len(ORDER_COLUMNS) + 1)}"
+)
 SELECT_ORDER = f"SELECT {_COLUMNS} FROM orders WHERE id = $1"
 LIST_ORDERS = f"""
 SELECT seq, {_COLUMNS} FROM orders
@@ -64,8 +70,9 @@ def _values(order: Order) -> list[Any]:
     return [order[column] for column in ORDER_COLUMNS]
 
 
-async def insert_order(conn: asyncpg.Connection, order: Order) -> None:
-    await conn.execute(INSERT_ORDER, *_values(order))
+async def insert_announced_order(conn: asyncpg.Connection, order: Order, event: OrderEvent) -> None:
+    """The new order and the event announcing it, both or neither."""
+    await conn.execute(INSERT_ANNOUNCED_ORDER, *_values(order), *outbox.event_values(event))
 
 
 async def get_order(conn: asyncpg.Connection, order_id: UUID) -> Order | None:

@@ -10,7 +10,14 @@ from shared.events import EventType, OrderEvent
 OUTBOX_COLUMNS = ("id", "order_id", "type", "source", "time", "data", "traceparent")
 _COLUMNS = ", ".join(OUTBOX_COLUMNS)
 
-INSERT_EVENT = f"INSERT INTO outbox ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+
+def insert_event_sql(first_placeholder: int = 1) -> str:
+    """INSERT of one event whose values are the placeholders from `first_placeholder` on."""
+    numbers = range(first_placeholder, first_placeholder + len(OUTBOX_COLUMNS))
+    return f"INSERT INTO outbox ({_COLUMNS}) VALUES ({', '.join(f'${n}' for n in numbers)})"
+
+
+INSERT_EVENT = insert_event_sql()
 MARK_PUBLISHED = "UPDATE outbox SET published_at = now() WHERE id = ANY($1::uuid[])"
 CLAIM_UNPUBLISHED = f"""
 SELECT {_COLUMNS} FROM outbox
@@ -36,17 +43,12 @@ WHERE published_at < now() - make_interval(secs => $1)
     SELECT 1 FROM orders o WHERE o.id = e.order_id AND o.status IN ('CREATED', 'CONFIRMED'))"""
 
 
+def event_values(event: OrderEvent) -> list[object]:
+    return [getattr(event, column) for column in OUTBOX_COLUMNS]
+
+
 async def add_event(conn: asyncpg.Connection, event: OrderEvent) -> None:
-    await conn.execute(
-        INSERT_EVENT,
-        event.id,
-        event.order_id,
-        event.type,
-        event.source,
-        event.time,
-        event.data,
-        event.traceparent,
-    )
+    await conn.execute(INSERT_EVENT, *event_values(event))
 
 
 async def mark_published(conn: asyncpg.Connection, event_ids: Sequence[UUID]) -> None:

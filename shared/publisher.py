@@ -12,7 +12,6 @@ from functools import lru_cache
 from typing import Any
 
 import asyncpg
-from tenacity import AsyncRetrying, stop_after_attempt, wait_exponential
 
 from shared import outbox
 from shared.db import Database, get_database
@@ -53,6 +52,9 @@ class Publisher:
         await self._idle.wait()
 
     async def _publish_pending(self) -> None:
+        # Imported on the first publish, not at start: a cold start answers sooner without it.
+        from tenacity import AsyncRetrying, stop_after_attempt, wait_exponential
+
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()

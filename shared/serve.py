@@ -1,5 +1,7 @@
-"""Serve one function in one process: functions-framework's ASGI app under uvicorn."""
+"""Serve one function in one process: the function's ASGI app under uvicorn."""
 
+import asyncio
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -21,13 +23,31 @@ def function_source(target: str) -> Path:
 SELF_OBSERVING = ("orders_http",)
 
 
+async def drain() -> None:
+    """At shutdown: publish what is still in flight (the relay would, later), close the pool."""
+    from shared.db import get_database
+    from shared.publisher import get_publisher
+
+    publisher = get_publisher()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(publisher.flush(), timeout=3)
+    await publisher.close()
+    await get_database().close()
+
+
 def function_app(target: str) -> Any:
-    """The ASGI app functions-framework builds around one function, behind the ops routes."""
-    from functions_framework.aio import create_asgi_app
-
+    """The ASGI app around one function, behind the ops routes."""
+    from shared.function_app import FunctionApp, load_function
     from shared.ops import OpsRoutes
+    from shared.settings import get_settings
 
-    app = create_asgi_app(target=target, source=str(function_source(target)))  # type: ignore[no-untyped-call]
+    function, signature = load_function(function_source(target), target)
+    app = FunctionApp(
+        function,
+        signature,
+        max_event_bytes=get_settings().max_event_bytes,
+        on_shutdown=drain,
+    )
     return OpsRoutes(app, observe_requests=target not in SELF_OBSERVING)
 
 
@@ -44,6 +64,12 @@ def serve(target: str | None = None, host: str | None = None, port: int | None =
         host=host or os.environ.get("HOST", "0.0.0.0"),
         port=port or int(os.environ.get("PORT", "8080")),
         access_log=False,
+        proxy_headers=False,
+        # No WebSockets here: naming the protocols spares their imports at every cold start.
+        ws="none",
+        http="httptools",
+        loop="uvloop",
+        lifespan="on",
         log_config=None,
         timeout_graceful_shutdown=5,
     )

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
     max_body_bytes: int = 64 * 1024
+    # A CloudEvent larger than this is refused (400) before it is parsed.
+    max_event_bytes: int = 256 * 1024
     max_page_size: int = 100
     retry_after_seconds: int = 2
     log_level: str = "INFO"

@@ -76,7 +76,7 @@ async def test_confirm_then_ship(
     db: asyncpg.Connection,
 ) -> None:
     order, created = await _created_order(client, db)
-    assert (await _post(confirm, created)).status_code == 200
+    assert (await _post(confirm, created)).status_code == 204
     confirmed_order = (await client.get(f"/{order['id']}")).json()
     assert confirmed_order["status"] == "CONFIRMED"
     assert confirmed_order["version"] == 2
@@ -85,7 +85,7 @@ async def test_confirm_then_ship(
     assert confirmed.source == "/orders/confirm"
     assert orjson.loads(confirmed.data) == confirmed_order
 
-    assert (await _post(ship, confirmed)).status_code == 200
+    assert (await _post(ship, confirmed)).status_code == 204
     shipped_order = (await client.get(f"/{order['id']}")).json()
     assert shipped_order["status"] == "SHIPPED"
     assert shipped_order["version"] == 3
@@ -104,7 +104,7 @@ async def test_the_same_event_three_times_moves_the_order_once(
 ) -> None:
     order, created = await _created_order(client, db)
     for _ in range(3):
-        assert (await _post(confirm, created)).status_code == 200
+        assert (await _post(confirm, created)).status_code == 204
     assert (await client.get(f"/{order['id']}")).json()["version"] == 2
     assert await _types(db, order["id"]) == ["orders.order.created", "orders.order.confirmed"]
 
@@ -115,7 +115,7 @@ async def test_racing_deliveries_move_the_order_once(
 ) -> None:
     order, created = await _created_order(client, db)
     answers = await asyncio.gather(*(_post(confirm, created) for _ in range(8)))
-    assert {answer.status_code for answer in answers} == {200}
+    assert {answer.status_code for answer in answers} == {204}
     assert await _types(db, order["id"]) == ["orders.order.created", "orders.order.confirmed"]
 
 
@@ -125,7 +125,7 @@ async def test_event_for_a_deleted_order_is_acknowledged_and_dropped(
 ) -> None:
     order, created = await _created_order(client, db)
     assert (await client.delete(f"/{order['id']}")).status_code == 204
-    assert (await _post(confirm, created)).status_code == 200
+    assert (await _post(confirm, created)).status_code == 204
     assert await _types(db, order["id"]) == ["orders.order.created", "orders.order.deleted"]
 
 
@@ -135,7 +135,7 @@ async def test_an_event_for_an_order_already_past_is_a_duplicate(
 ) -> None:
     order, created = await _created_order(client, db)
     await db.execute("UPDATE orders SET status = 'SHIPPED' WHERE id = $1", uuid.UUID(order["id"]))
-    assert (await _post(confirm, created)).status_code == 200
+    assert (await _post(confirm, created)).status_code == 204
     assert await _types(db, order["id"]) == ["orders.order.created"]
 
 
@@ -194,7 +194,7 @@ async def test_structured_mode_is_accepted(
         content=orjson.dumps(envelope),
         headers={"content-type": "application/cloudevents+json"},
     )
-    assert answer.status_code == 200, answer.text
+    assert answer.status_code == 204, answer.text
     assert (await client.get(f"/{order['id']}")).json()["status"] == "CONFIRMED"
 
 
@@ -206,7 +206,7 @@ async def test_confirm_waits_until_event_time_plus_delay(
 ) -> None:
     monkeypatch.setattr(get_settings(), "confirm_delay_seconds", 0.5)
     order, created = await _created_order(client, db)
-    assert (await _post(confirm, created)).status_code == 200
+    assert (await _post(confirm, created)).status_code == 204
     confirmed_at = datetime.fromisoformat(
         (await client.get(f"/{order['id']}")).json()["confirmed_at"]
     )
@@ -255,7 +255,7 @@ async def test_metrics_count_events_by_type_and_outcome(
     after = (await confirm.get("/metrics")).text
     assert handled(after, "applied") == handled(before, "applied") + 1
     assert handled(after, "duplicate") == handled(before, "duplicate") + 1
-    assert 'orders_http_requests_total{method="POST",route="/",status="200"}' in after
+    assert 'orders_http_requests_total{method="POST",route="/",status="204"}' in after
     assert "orders_event_handling_seconds_bucket" in after
 
 

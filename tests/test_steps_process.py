@@ -52,7 +52,7 @@ def test_confirm_answers_503_without_its_database_and_recovers(tmp_path: Path, b
                 postgres.start()
             assert (
                 httpx.post(f"{confirm_url}/", content=body, headers=headers, timeout=30).status_code
-                == 200
+                == 204
             )
             assert httpx.get(f"{http_url}/{order_id}").json()["status"] == "CONFIRMED"
     finally:

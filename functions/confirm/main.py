@@ -1,11 +1,11 @@
 """confirm: CREATED -> CONFIRMED, fired by `orders.order.created` after the confirm delay."""
 
-import functions_framework.aio
 from cloudevents.http.event import CloudEvent
 
+from shared.function_app import cloud_event
 from shared.steps import CONFIRM, advance
 
 
-@functions_framework.aio.cloud_event
+@cloud_event
 async def confirm(event: CloudEvent) -> None:
     await advance(CONFIRM, event)

@@ -51,7 +51,7 @@ _ORDER_ERRORS: dict[type[OrderError], tuple[int, str, str]] = {
 
 
 def _resolve(request: Request) -> tuple[str, dict[str, Handler]]:
-    path = request.url.path
+    path: str = request.scope["path"]
     if path in FIXED_ROUTES:
         return path, FIXED_ROUTES[path]
     segment = path.removeprefix("/")

@@ -39,24 +39,25 @@ async def create_order(request: Request, db: Database, settings: Settings) -> Re
     now = datetime.now(UTC)
     order = new_order(body, now)
     payload = to_json(order)
-    async with db.transaction() as conn:
-        if key is not None:
-            request_hash = hashlib.sha256(
-                orjson.dumps(body.model_dump(), option=orjson.OPT_SORT_KEYS)
-            ).hexdigest()
+    event = order_event(EventType.CREATED, order["id"], payload, now, _traceparent(request))
+    if key is None:
+        async with db.connection() as conn:
+            await order_store.insert_announced_order(conn, order, event)
+    else:
+        request_hash = hashlib.sha256(
+            orjson.dumps(body.model_dump(), option=orjson.OPT_SORT_KEYS)
+        ).hexdigest()
+        async with db.transaction() as conn:
             earlier = await order_store.claim_idempotency_key(
                 conn, key, request_hash, order["id"], 201, payload.decode(), now
             )
             if earlier is not None:
                 first = orjson.loads(earlier[1])
                 return _created(earlier[1].encode(), first["id"], first["version"])
-        await order_store.insert_order(conn, order)
-        event = order_event(EventType.CREATED, order["id"], payload, now, _traceparent(request))
-        await outbox.add_event(conn, event)
+            await order_store.insert_announced_order(conn, order, event)
     get_publisher().submit(event)
-    log.info(
-        "order created: %s", order["id"], extra={"order_id": order["id"], "event_id": event.id}
-    )
+    # Debug only: a line per order is a tenth of the create path's CPU.
+    log.debug("order created: %s", order["id"], extra={"order_id": order["id"]})
     return _created(payload, str(order["id"]), 1)
 
 

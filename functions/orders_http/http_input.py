@@ -8,6 +8,7 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
+from shared.function_app import read_body
 from shared.lifecycle import OrderStatus
 from shared.problems import problem
 from shared.schemas import OrderIn
@@ -47,18 +48,11 @@ async def read_order_in(request: Request, max_bytes: int) -> OrderIn:
             "Unsupported Media Type",
             f"the body must be application/json, not {media_type or 'unspecified'}",
         )
-    declared = _ascii_int(request.headers.get("content-length", ""))
-    if declared is not None and declared > max_bytes:
+    body = await read_body(request, max_bytes)
+    if body is None:
         raise _too_large(max_bytes)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise _too_large(max_bytes)
-        chunks.append(chunk)
     try:
-        return OrderIn.model_validate_json(b"".join(chunks))
+        return OrderIn.model_validate_json(body)
     except ValidationError as exc:
         raise _invalid_body(exc) from None
 

@@ -1,11 +1,11 @@
 """ship: CONFIRMED -> SHIPPED, fired by `orders.order.confirmed` after the ship delay."""
 
-import functions_framework.aio
 from cloudevents.http.event import CloudEvent
 
+from shared.function_app import cloud_event
 from shared.steps import SHIP, advance
 
 
-@functions_framework.aio.cloud_event
+@cloud_event
 async def ship(event: CloudEvent) -> None:
     await advance(SHIP, event)

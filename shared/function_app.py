@@ -1,0 +1,137 @@
+"""The ASGI app around one function, with functions-framework's two signatures.
+
+An HTTP function takes a Starlette `Request` and returns a `Response`; a CloudEvent function
+takes a `CloudEvent` and returns nothing (raising `HTTPException` to answer otherwise). The
+functions-framework package serves the same signatures, but it imports Flask and wraps each
+request in five middlewares: that cost 0.55 s of every cold start and a third of the CPU of a GET.
+"""
+
+import importlib.util
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Literal, TypeVar
+
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from shared.problems import problem
+
+SignatureType = Literal["http", "cloudevent"]
+HttpFunction = Callable[[Request], Awaitable[Response]]
+CloudEventFunction = Callable[[Any], Awaitable[None]]
+F = TypeVar("F", bound=Callable[..., Any])
+
+log = logging.getLogger("orders.function")
+
+
+def _signed(signature: SignatureType) -> Callable[[F], F]:
+    def mark(function: F) -> F:
+        function.__signature_type__ = signature  # type: ignore[attr-defined]
+        return function
+
+    return mark
+
+
+http = _signed("http")
+cloud_event = _signed("cloudevent")
+
+
+def load_function(source: Path, target: str) -> tuple[Callable[..., Any], SignatureType]:
+    """`target` from the file `source`, and the signature its decorator declared."""
+    spec = importlib.util.spec_from_file_location(f"functions.{target}.main", source)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot load {source}")
+    module: ModuleType = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    function = getattr(module, target, None)
+    signature = getattr(function, "__signature_type__", None)
+    if function is None or signature not in ("http", "cloudevent"):
+        raise SystemExit(f"{source} has no function {target!r} marked @http or @cloud_event")
+    return function, signature
+
+
+async def read_body(request: Request, limit: int) -> bytes | None:
+    """The whole body, or None when it is longer than `limit` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _http_error(exc: HTTPException) -> Response:
+    title = "Bad Request" if exc.status_code == 400 else "Service Unavailable"
+    slug = "bad-event" if exc.status_code == 400 else "retry-later"
+    return problem(exc.status_code, slug, title, str(exc.detail), headers=exc.headers)
+
+
+class FunctionApp:
+    """Serves one function; the lifespan's end flushes what the function left in flight."""
+
+    def __init__(
+        self,
+        function: Callable[..., Any],
+        signature: SignatureType,
+        *,
+        max_event_bytes: int,
+        on_shutdown: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.function = function
+        self.signature = signature
+        self.max_event_bytes = max_event_bytes
+        self.on_shutdown = on_shutdown
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        request = Request(scope, receive)
+        if self.signature == "http":
+            response: Response = await self.function(request)
+        else:
+            response = await self._cloud_event(request)
+        await response(scope, receive, send)
+
+    async def _cloud_event(self, request: Request) -> Response:
+        from cloudevents.http import from_http
+
+        try:
+            body = await read_body(request, self.max_event_bytes)
+        except ClientDisconnect:
+            return Response(status_code=400)
+        if body is None:
+            detail = f"an event may carry at most {self.max_event_bytes} bytes"
+            return problem(400, "bad-event", "Bad Request", detail)
+        try:
+            event = from_http(dict(request.headers), body)
+        except Exception as exc:  # the SDK raises many types, all meaning "not a CloudEvent"
+            return problem(400, "bad-event", "Bad Request", f"not a CloudEvent: {exc}")
+        try:
+            await self.function(event)
+        except HTTPException as exc:
+            return _http_error(exc)
+        except Exception:
+            log.exception("unhandled error in %s", getattr(self.function, "__name__", "function"))
+            return problem(500, "internal-error", "Internal Server Error", "an unexpected error")
+        return Response(status_code=204)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self.on_shutdown is not None:
+                    await self.on_shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
