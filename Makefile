@@ -4,7 +4,7 @@
 UV ?= $(shell command -v uv 2>/dev/null || echo .venv-uv/bin/uv)
 PYTHON := .venv/bin/python
 
-.PHONY: dev test lint format install clean
+.PHONY: dev test lint format install clean bench
 
 $(UV):
 	python3 -m venv .venv-uv
@@ -21,6 +21,11 @@ dev: install
 
 test: install
 	$(PYTHON) -m pytest
+
+# Every performance figure, side by side with the two references (about 6 minutes).
+bench: install
+	$(UV) sync --locked --group bench
+	$(PYTHON) -m tests.load.bench $(BENCH_ARGS)
 
 lint: install
 	$(PYTHON) -m ruff check .

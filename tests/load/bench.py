@@ -1,0 +1,180 @@
+"""`make bench`: every figure of the performance table, measured side by side in one run.
+
+    make bench                       # or: .venv/bin/python -m tests.load.bench --help
+
+1. HTTP: orders_http alone (publishing to the broker, no consumers), the raw-asyncpg reference and
+   the FastAPI+SQLModel peer on the same PostgreSQL, each driven by k6 (`crud.js`) with 32 VUs;
+   rounds alternate the three so that drift hits all alike; medians are reported.
+2. Cold start: each function started as the image starts it, time to its first answer with a
+   database round trip (GET /{id} for orders_http, GET /readyz for the others), and its RSS;
+   the peer started the same way, alternating.
+3. Lifecycle: the whole system (four functions, local eventing) with zero delays, `lifecycle.js`
+   at a constant arrival rate; CPU per order read from /proc for every process.
+4. Micro-benchmarks of the pure steps.
+Results go to bench-results/ (git-ignored): table.md, results.json, latency.png.
+"""
+
+import argparse
+import json
+import statistics
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from shared.local.topology import FUNCTIONS
+from tests.load import chart, micro
+from tests.load.k6 import K6Result, run_k6
+from tests.load.stack import (
+    database_and_broker,
+    first_answer,
+    function_command,
+    reference_command,
+    reference_env,
+    start,
+    stop,
+    wait_answering,
+)
+from tests.load.system_load import lifecycle_run
+from tests.support import ROOT, free_port
+
+RESULTS = ROOT / "bench-results"
+TARGETS = ("project", "raw", "peer")
+
+
+def _http_rounds(env: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
+    ports = {name: free_port() for name in TARGETS}
+    processes = [start(function_command("orders_http"), env, ports["project"])]
+    processes += [
+        start(reference_command(n, ports[n]), reference_env(env), ports[n]) for n in ("raw", "peer")
+    ]
+    try:
+        urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+        for url in urls.values():
+            wait_answering(f"{url}/{uuid.UUID(int=0)}")
+        runs: dict[str, list[K6Result]] = {}
+        for n in range(args.rounds):
+            for mix in ("create", "read"):
+                for name, url in urls.items():
+                    summary = RESULTS / f"http-{name}-{mix}-{n}.json"
+                    k6_env = {
+                        "BASE_URL": url,
+                        "MIX": mix,
+                        "DURATION": f"{args.seconds}s",
+                        "VUS": "32",
+                        "P95_MS": "1000",
+                        "P99_MS": "5000",
+                    }
+                    runs.setdefault(f"{name} {mix}", []).append(run_k6("crud.js", k6_env, summary))
+        mix_env = {"BASE_URL": urls["project"], "DURATION": f"{args.seconds}s", "VUS": "32"}
+        runs["project mix"] = [
+            run_k6("crud.js", mix_env, RESULTS / "http-project-mix.json", csv=RESULTS / "crud.csv")
+        ]
+    finally:
+        for process in processes:
+            stop(process)
+    return {name: _median(results) for name, results in runs.items()}
+
+
+def _median(results: list[K6Result]) -> dict[str, float]:
+    return {
+        "rps": statistics.median(r.requests_per_second for r in results),
+        "p50": statistics.median(r.p50_ms for r in results),
+        "p95": statistics.median(r.p95_ms for r in results),
+        "p99": statistics.median(r.p99_ms for r in results),
+        "errors": max(r.error_rate for r in results),
+        "passed": all(r.passed for r in results),
+    }
+
+
+def _cold_starts(env: dict[str, str], runs: int) -> dict[str, dict[str, float]]:
+    with httpx.Client() as client:
+        port = free_port()
+        process = start(function_command("orders_http"), env, port)
+        try:
+            wait_answering(f"http://127.0.0.1:{port}/healthz")
+            body = {
+                "customer_id": "cold",
+                "items": [{"sku": "A", "quantity": 1, "unit_price_cents": 1}],
+            }
+            order_id = client.post(f"http://127.0.0.1:{port}/", json=body).json()["id"]
+        finally:
+            stop(process)
+    samples: dict[str, list[tuple[float, int]]] = {}
+    for _ in range(runs):
+        for function in FUNCTIONS:
+            port = free_port()
+            path = f"/{order_id}" if function.target == "orders_http" else "/readyz"
+            url = f"http://127.0.0.1:{port}{path}"
+            samples.setdefault(function.target, []).append(
+                first_answer(function_command(function.target), env, url, port)
+            )
+        port = free_port()
+        samples.setdefault("peer", []).append(
+            first_answer(
+                reference_command("peer", port),
+                reference_env(env),
+                f"http://127.0.0.1:{port}/{uuid.UUID(int=0)}",
+                port,
+            )
+        )
+    return {
+        name: {
+            "seconds": statistics.median(s for s, _ in runs_),
+            "rss_mib": statistics.median(r for _, r in runs_) / 1024,
+        }
+        for name, runs_ in samples.items()
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=int, default=10, help="length of each HTTP round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--cold-runs", type=int, default=5)
+    parser.add_argument("--rate", type=int, default=250, help="lifecycle: creates per second")
+    parser.add_argument("--duration", type=int, default=60, help="lifecycle: seconds of load")
+    args = parser.parse_args()
+    RESULTS.mkdir(exist_ok=True)
+    started = time.time()
+    results: dict[str, Any] = {"machine": machine()}
+    with database_and_broker(RESULTS / f"run-{int(started)}") as env:
+        results["http"] = _http_rounds(env, args)
+        results["cold_start"] = _cold_starts(env, args.cold_runs)
+        results["lifecycle"] = lifecycle_run(env, args.rate, args.duration, RESULTS)
+    results["micro_us"] = micro.run()
+    (RESULTS / "results.json").write_text(json.dumps(results, indent=2))
+    table = render(results)
+    (RESULTS / "table.md").write_text(table)
+    chart.latency_chart(RESULTS / "crud.csv", RESULTS / "lifecycle.csv", RESULTS / "latency.png")
+    print(table)
+    print(f"\nwritten to {RESULTS.relative_to(ROOT)}/ (table.md, results.json, latency.png)")
+
+
+def machine() -> str:
+    import os
+    import platform
+
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
+
+
+def render(results: dict[str, Any]) -> str:
+    from tests.load.table import render_table
+
+    return render_table(results)
+
+
+if __name__ == "__main__":
+    main()

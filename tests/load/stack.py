@@ -1,0 +1,136 @@
+"""The processes a benchmark measures: database, broker, functions and the two references."""
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+from shared.events import ALL_TOPICS
+from shared.local.broker import EmbeddedBroker
+from shared.local.postgres import EmbeddedPostgres
+from tests.support import ROOT, free_port
+
+REFERENCES = {"raw": "raw_asyncpg", "peer": "fastapi_sqlmodel"}
+BASELINE_TABLE = """
+CREATE TABLE IF NOT EXISTS baseline_orders (
+  id uuid PRIMARY KEY, customer_id text NOT NULL, items jsonb NOT NULL,
+  total_cents bigint NOT NULL, status text NOT NULL DEFAULT 'CREATED',
+  version int NOT NULL DEFAULT 1, created_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now())"""
+
+
+@contextmanager
+def database_and_broker(workdir: Path) -> Iterator[dict[str, str]]:
+    """A fresh embedded PostgreSQL (migrated) and broker: the environment naming both."""
+    from shared.kafka import ensure_topics
+    from shared.settings import Settings
+
+    with ExitStack() as stack:
+        postgres = EmbeddedPostgres(workdir / "pgdata", free_port())
+        postgres.start()
+        stack.callback(postgres.stop)
+        postgres.create_database("orders")
+        broker = EmbeddedBroker(free_port())
+        broker.start()
+        stack.callback(broker.stop)
+        env = {
+            **os.environ,
+            "DATABASE_URL": postgres.dsn("orders"),
+            "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+        }
+        settings = Settings(kafka_bootstrap_servers=broker.bootstrap_servers)
+        asyncio.run(ensure_topics(settings, ALL_TOPICS, 3))
+        subprocess.run([sys.executable, "-m", "shared.cli", "migrate"], env=env, check=True)
+        asyncio.run(_execute(postgres.dsn("orders"), BASELINE_TABLE))
+        yield env
+
+
+async def _execute(dsn: str, statement: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+def function_command(target: str) -> list[str]:
+    """The image's start command for one function (`orders serve`, FUNCTION_TARGET)."""
+    return [sys.executable, "-m", "shared.cli", "serve", target]
+
+
+def reference_command(name: str, port: int) -> list[str]:
+    module = f"tests.load.references.{REFERENCES[name]}:app"
+    return [sys.executable, "-m", "uvicorn", module, "--port", str(port), "--log-level", "warning"]
+
+
+def reference_env(env: dict[str, str]) -> dict[str, str]:
+    dsn = env["DATABASE_URL"]
+    alchemy = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
+    return {**env, "BASELINE_DSN": dsn, "BASELINE_SQLALCHEMY_URL": alchemy}
+
+
+def start(command: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        command,
+        env={**env, "PORT": str(port), "HOST": "127.0.0.1"},
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def first_answer(command: list[str], env: dict[str, str], url: str, port: int) -> tuple[float, int]:
+    """Seconds from process start to the first HTTP answer from `url`, and then its RSS (KiB)."""
+    started = time.perf_counter()
+    process = start(command, env, port)
+    try:
+        while time.perf_counter() - started < 60:
+            try:
+                httpx.get(url, timeout=5)
+                break
+            except httpx.TransportError:
+                time.sleep(0.005)
+        elapsed = time.perf_counter() - started
+        return elapsed, rss_kib(process.pid)
+    finally:
+        stop(process)
+
+
+def wait_answering(url: str, within: float = 30) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=2)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {within} s")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of one process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
