@@ -9,12 +9,12 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 from uuid import UUID
 
 from starlette.exceptions import HTTPException
 
 from shared import order_store, outbox
+from shared.cloudevent import CloudEvent
 from shared.db import DatabaseUnavailable, get_database
 from shared.events import SOURCES, EventType, order_event, valid_traceparent
 from shared.lifecycle import OrderStatus, previous_status
@@ -64,7 +64,7 @@ def retry_later(detail: str, settings: Settings) -> HTTPException:
     )
 
 
-def accept(step: Step, event: Any) -> AcceptedEvent:
+def accept(step: Step, event: CloudEvent) -> AcceptedEvent:
     """The parts of `event` this step needs, or a 400 naming what is wrong with it."""
     if event.get("type") != step.accepts:
         raise refuse(f"this function handles {step.accepts}, not {event.get('type')!r}")
@@ -98,7 +98,7 @@ async def wait_out_delay(step: Step, occurred: datetime, settings: Settings) -> 
         await asyncio.sleep(min(remaining, delay))
 
 
-async def advance(step: Step, event: Any) -> str:
+async def advance(step: Step, event: CloudEvent) -> str:
     """Handle one CloudEvent; returns the outcome: applied, duplicate or obsolete."""
     started = time.perf_counter()
     accepted = accept(step, event)

@@ -1,7 +1,6 @@
 """confirm: CREATED -> CONFIRMED, fired by `orders.order.created` after the confirm delay."""
 
-from cloudevents.http.event import CloudEvent
-
+from shared.cloudevent import CloudEvent
 from shared.function_app import cloud_event
 from shared.steps import CONFIRM, advance
 

@@ -1,8 +1,8 @@
 """outbox_relay: fired by a PingSource; publishes stale outbox rows and re-drives stalled orders."""
 
-from cloudevents.http.event import CloudEvent
 from starlette.exceptions import HTTPException
 
+from shared.cloudevent import CloudEvent
 from shared.db import DatabaseUnavailable, get_database
 from shared.function_app import cloud_event
 from shared.metrics import EVENTS_HANDLED

@@ -1,7 +1,6 @@
 """ship: CONFIRMED -> SHIPPED, fired by `orders.order.confirmed` after the ship delay."""
 
-from cloudevents.http.event import CloudEvent
-
+from shared.cloudevent import CloudEvent
 from shared.function_app import cloud_event
 from shared.steps import SHIP, advance
 

