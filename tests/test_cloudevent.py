@@ -1,6 +1,7 @@
 """Reading CloudEvents from requests: both content modes, and everything that is not one."""
 
 import base64
+import contextlib
 
 import orjson
 import pytest
@@ -81,7 +82,5 @@ def test_what_is_not_a_cloudevent_is_refused_with_a_reason(
     body=st.binary(max_size=200),
 )
 def test_any_request_is_an_event_or_a_refusal(headers: dict[str, str], body: bytes) -> None:
-    try:
+    with contextlib.suppress(NotACloudEvent):
         from_request(headers, body)
-    except NotACloudEvent:
-        pass
