@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared.db import get_database
 from shared.health import alive, ready
 from shared.metrics import metrics_response, observe_request
+from shared.problems import problem
 from shared.settings import get_settings
 
 OPS_PATHS = ("/healthz", "/readyz", "/metrics")
@@ -27,7 +28,13 @@ class OpsRoutes:
             await self.app(scope, receive, send)
             return
         path = scope["path"]
-        if path in OPS_PATHS and scope["method"] in ("GET", "HEAD"):
+        if path in OPS_PATHS and scope["method"] not in ("GET", "HEAD"):
+            detail = f"{scope['method']} is not allowed here; use GET"
+            refusal = problem(405, "method-not-allowed", "Method Not Allowed", detail)
+            refusal.headers["Allow"] = "GET, HEAD"
+            await refusal(scope, receive, send)
+            return
+        if path in OPS_PATHS:
             if path == "/healthz":
                 response = alive()
             elif path == "/readyz":

@@ -36,19 +36,24 @@ INSERT_ORDER = f"INSERT INTO orders ({_COLUMNS}) VALUES ({_PLACEHOLDERS})"
 INSERT_ANNOUNCED_ORDER = (
     f"WITH created AS ({INSERT_ORDER}) {outbox.insert_event_sql(len(ORDER_COLUMNS) + 1)}"
 )
-SELECT_ORDER = f"SELECT {_COLUMNS} FROM orders WHERE id = $1"
+# `$n::text IS NULL OR customer_id = $n`: a caller scoped to a customer sees only its orders.
+SELECT_ORDER = f"""
+SELECT {_COLUMNS} FROM orders WHERE id = $1 AND ($2::text IS NULL OR customer_id = $2)"""
 LIST_ORDERS = f"""
 SELECT seq, {_COLUMNS} FROM orders
 WHERE seq > $1 AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR customer_id = $3)
 ORDER BY seq LIMIT $4"""
-SELECT_STATE = "SELECT status, version FROM orders WHERE id = $1"
+SELECT_STATE = """
+SELECT status, version FROM orders WHERE id = $1 AND ($2::text IS NULL OR customer_id = $2)"""
 REPLACE_ORDER = f"""
 UPDATE orders
 SET customer_id = $2, items = $3, total_cents = $4, version = version + 1, updated_at = $5
 WHERE id = $1 AND status = ANY($6::text[]) AND ($7::int[] IS NULL OR version = ANY($7))
+  AND ($8::text IS NULL OR customer_id = $8)
 RETURNING {_COLUMNS}"""
 DELETE_ORDER = f"""
 DELETE FROM orders WHERE id = $1 AND ($2::int[] IS NULL OR version = ANY($2))
+  AND ($3::text IS NULL OR customer_id = $3)
 RETURNING {_COLUMNS}"""
 # One statement per status an order can reach, each stamping that status's own time column.
 ADVANCE_STATUS = {
@@ -75,8 +80,10 @@ async def insert_announced_order(conn: asyncpg.Connection, order: Order, event: 
     await conn.execute(INSERT_ANNOUNCED_ORDER, *_values(order), *outbox.event_values(event))
 
 
-async def get_order(conn: asyncpg.Connection, order_id: UUID) -> Order | None:
-    row = await conn.fetchrow(SELECT_ORDER, order_id)
+async def get_order(
+    conn: asyncpg.Connection, order_id: UUID, customer: str | None = None
+) -> Order | None:
+    row = await conn.fetchrow(SELECT_ORDER, order_id, customer)
     return dict(row) if row is not None else None
 
 
@@ -109,6 +116,7 @@ async def replace_order(
     body: OrderIn,
     expected_versions: list[int] | None,
     now: datetime,
+    customer: str | None = None,
 ) -> Order:
     items = [item.model_dump() for item in body.items]
     row = await conn.fetchrow(
@@ -120,22 +128,24 @@ async def replace_order(
         now,
         _EDITABLE,
         expected_versions,
+        customer,
     )
     if row is None:
-        raise refuse_change(
-            order_id, await order_state(conn, order_id), expected_versions, edit=True
-        )
+        state = await order_state(conn, order_id, customer)
+        raise refuse_change(order_id, state, expected_versions, edit=True)
     return dict(row)
 
 
 async def delete_order(
-    conn: asyncpg.Connection, order_id: UUID, expected_versions: list[int] | None
+    conn: asyncpg.Connection,
+    order_id: UUID,
+    expected_versions: list[int] | None,
+    customer: str | None = None,
 ) -> Order:
-    row = await conn.fetchrow(DELETE_ORDER, order_id, expected_versions)
+    row = await conn.fetchrow(DELETE_ORDER, order_id, expected_versions, customer)
     if row is None:
-        raise refuse_change(
-            order_id, await order_state(conn, order_id), expected_versions, edit=False
-        )
+        state = await order_state(conn, order_id, customer)
+        raise refuse_change(order_id, state, expected_versions, edit=False)
     return dict(row)
 
 
@@ -151,9 +161,11 @@ async def advance_status(
     return dict(row) if row is not None else None
 
 
-async def order_state(conn: asyncpg.Connection, order_id: UUID) -> tuple[str, int] | None:
-    """(status, version) of the order, or None if there is no such order."""
-    row = await conn.fetchrow(SELECT_STATE, order_id)
+async def order_state(
+    conn: asyncpg.Connection, order_id: UUID, customer: str | None = None
+) -> tuple[str, int] | None:
+    """(status, version) of the order, or None if there is no such order (for `customer`)."""
+    row = await conn.fetchrow(SELECT_STATE, order_id, customer)
     return (row["status"], row["version"]) if row is not None else None
 
 

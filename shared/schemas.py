@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from shared.lifecycle import OrderStatus
 
@@ -17,12 +17,17 @@ MAX_UNIT_PRICE_CENTS = 10_000_000_000
 Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:@-]+$")]
 
 
+def _whole(value: object) -> object:
+    """JSON Schema counts 2.0 as an integer, so the API does too; 2.5 stays refused."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 class LineItem(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     sku: Identifier
-    quantity: Annotated[int, Field(gt=0, le=MAX_QUANTITY)]
-    unit_price_cents: Annotated[int, Field(ge=0, le=MAX_UNIT_PRICE_CENTS)]
+    quantity: Annotated[int, Field(gt=0, le=MAX_QUANTITY), BeforeValidator(_whole)]
+    unit_price_cents: Annotated[int, Field(ge=0, le=MAX_UNIT_PRICE_CENTS), BeforeValidator(_whole)]
 
 
 class OrderIn(BaseModel):

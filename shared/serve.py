@@ -21,6 +21,8 @@ def function_source(target: str) -> Path:
 
 # orders_http records its requests itself, by route template rather than raw path.
 SELF_OBSERVING = ("orders_http",)
+# The public function; the CloudEvent functions are cluster-local and take no tokens.
+AUTHENTICATED = ("orders_http",)
 
 
 async def drain() -> None:
@@ -48,7 +50,13 @@ def function_app(target: str) -> Any:
         max_event_bytes=get_settings().max_event_bytes,
         on_shutdown=drain,
     )
-    return OpsRoutes(app, observe_requests=target not in SELF_OBSERVING)
+    served: Any = OpsRoutes(app, observe_requests=target not in SELF_OBSERVING)
+    settings = get_settings()
+    if target in AUTHENTICATED and settings.auth_enabled:
+        from shared.auth import Authenticator, RequireToken
+
+        served = RequireToken(served, Authenticator(settings))
+    return served
 
 
 def serve(target: str | None = None, host: str | None = None, port: int | None = None) -> None:

@@ -3,7 +3,7 @@
 from functools import lru_cache
 from urllib.parse import quote
 
-from pydantic import SecretStr
+from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -55,6 +55,29 @@ class Settings(BaseSettings):
     max_page_size: int = 100
     retry_after_seconds: int = 2
     log_level: str = "INFO"
+
+    # Bearer-token authentication of the HTTP API: on when a key set is named (shared/auth.py).
+    auth_jwks_url: str | None = None
+    auth_jwks_file: str | None = None
+    auth_audience: str | None = None
+    auth_issuer: str | None = None
+    auth_customer_claim: str = "customer_id"
+    auth_algorithms: str = "RS256,ES256"
+    auth_leeway_seconds: int = 30
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.auth_jwks_url or self.auth_jwks_file)
+
+    @property
+    def auth_algorithm_list(self) -> list[str]:
+        return [name.strip() for name in self.auth_algorithms.split(",") if name.strip()]
+
+    @model_validator(mode="after")
+    def _auth_needs_an_audience(self) -> "Settings":
+        if self.auth_enabled and not self.auth_audience:
+            raise ValueError("AUTH_AUDIENCE is required when a key set (AUTH_JWKS_*) is set")
+        return self
 
     @property
     def postgres_dsn(self) -> str:

@@ -35,6 +35,7 @@ def _created(body: bytes, order_id: str, version: int) -> Response:
 
 async def create_order(request: Request, db: Database, settings: Settings) -> Response:
     body = await http_input.read_order_in(request, settings.max_body_bytes)
+    http_input.require_own_customer(request, body.customer_id)
     key = http_input.idempotency_key(request)
     now = datetime.now(UTC)
     order = new_order(body, now)
@@ -64,7 +65,7 @@ async def create_order(request: Request, db: Database, settings: Settings) -> Re
 async def read_order(request: Request, db: Database, settings: Settings) -> Response:
     order_id = http_input.order_id_from_path(request.path_params["order_id"])
     async with db.connection() as conn:
-        order = await order_store.get_order(conn, order_id)
+        order = await order_store.get_order(conn, order_id, http_input.caller_customer(request))
     if order is None:
         raise OrderNotFound(order_id)
     return _order_response(to_json(order), order["version"])
@@ -72,6 +73,7 @@ async def read_order(request: Request, db: Database, settings: Settings) -> Resp
 
 async def list_orders(request: Request, db: Database, settings: Settings) -> Response:
     limit, status, customer_id = http_input.page_query(request, settings.max_page_size)
+    customer_id = http_input.require_own_customer(request, customer_id) or customer_id
     after_seq = http_input.decode_cursor(request.query_params.get("cursor"))
     async with db.connection() as conn:
         page, next_seq = await order_store.list_orders(
@@ -84,10 +86,11 @@ async def list_orders(request: Request, db: Database, settings: Settings) -> Res
 async def replace_order(request: Request, db: Database, settings: Settings) -> Response:
     order_id = http_input.order_id_from_path(request.path_params["order_id"])
     body = await http_input.read_order_in(request, settings.max_body_bytes)
+    customer = http_input.require_own_customer(request, body.customer_id)
     expected = http_input.expected_versions(request)
     now = datetime.now(UTC)
     async with db.transaction() as conn:
-        order = await order_store.replace_order(conn, order_id, body, expected, now)
+        order = await order_store.replace_order(conn, order_id, body, expected, now, customer)
         payload = to_json(order)
         event = order_event(EventType.UPDATED, order_id, payload, now, _traceparent(request))
         await outbox.add_event(conn, event)
@@ -99,7 +102,9 @@ async def delete_order(request: Request, db: Database, settings: Settings) -> Re
     order_id = http_input.order_id_from_path(request.path_params["order_id"])
     expected = http_input.expected_versions(request)
     async with db.transaction() as conn:
-        order = await order_store.delete_order(conn, order_id, expected)
+        order = await order_store.delete_order(
+            conn, order_id, expected, http_input.caller_customer(request)
+        )
         event = order_event(
             EventType.DELETED, order_id, to_json(order), datetime.now(UTC), _traceparent(request)
         )

@@ -2,18 +2,22 @@
 
 import base64
 import binascii
+import re
 from uuid import UUID
 
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
+from shared.auth import CUSTOMER
 from shared.function_app import read_body
 from shared.lifecycle import OrderStatus
 from shared.problems import problem
 from shared.schemas import OrderIn
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
+# RFC 9110 If-Match: `*` or a comma-separated list of (weak or strong) entity tags.
+ENTITY_TAGS = re.compile(r'\s*(\*|(W/)?"[^"]*"(\s*,\s*(W/)?"[^"]*")*)\s*')
 
 
 class BadRequest(Exception):
@@ -82,8 +86,31 @@ def expected_versions(request: Request) -> list[int] | None:
     header = request.headers.get("if-match")
     if header is None or header.strip() == "*":
         return None
+    if not ENTITY_TAGS.fullmatch(header):
+        raise _refuse(
+            400,
+            "invalid-if-match",
+            "Bad Request",
+            'If-Match must be * or a list of entity tags, such as "3"',
+        )
     tags = (_ascii_int(tag.strip().removeprefix("W/").strip('"')) for tag in header.split(","))
     return [version for version in tags if version is not None]
+
+
+def caller_customer(request: Request) -> str | None:
+    """The customer the caller's token is scoped to; None without auth or for a service."""
+    customer: str | None = request.scope.get(CUSTOMER)
+    return customer
+
+
+def require_own_customer(request: Request, customer_id: str | None) -> str | None:
+    """The caller's customer, after refusing (403) a request that names another one."""
+    caller = caller_customer(request)
+    if caller is not None and customer_id is not None and customer_id != caller:
+        raise _refuse(
+            403, "forbidden", "Forbidden", f"this token acts for customer {caller!r} only"
+        )
+    return caller
 
 
 def etag(version: int) -> str:

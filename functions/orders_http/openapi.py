@@ -7,6 +7,7 @@ import orjson
 from pydantic.json_schema import models_json_schema
 from starlette.responses import Response
 
+from functions.orders_http.http_input import ENTITY_TAGS
 from shared.schemas import OrderIn, OrderOut, OrderPage, Problem
 
 _REF = "#/components/schemas/{model}"
@@ -53,9 +54,31 @@ _ORDER_ID = {
     "required": True,
     "schema": {"type": "string", "format": "uuid"},
 }
-_IF_MATCH = {"name": "If-Match", "in": "header", "required": False, **_STRING}
+_IF_MATCH = {
+    "name": "If-Match",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "pattern": f"^{ENTITY_TAGS.pattern}$"},
+}
 _NOT_FOUND = {"404": _problem("No such order")}
 _STALE = {"412": _problem("If-Match names another version")}
+
+
+def _links(order_id: str) -> dict[str, Any]:
+    """Where an answer carrying an order leads: read, replace or delete that very order."""
+    with_version = {"order_id": order_id, "If-Match": "$response.header.ETag"}
+    return {
+        "ReadOrder": {"operationId": "readOrder", "parameters": {"order_id": order_id}},
+        "ReplaceOrder": {"operationId": "replaceOrder", "parameters": with_version},
+        "DeleteOrder": {"operationId": "deleteOrder", "parameters": with_version},
+    }
+
+
+_ORDER_LINKS = _links("$response.body#/id")
+
+
+def _order(description: str, **extra_headers: Any) -> dict[str, Any]:
+    return {**_json("OrderOut", description, {**extra_headers, **_ETAG}), "links": _ORDER_LINKS}
 
 
 def _query(name: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -70,7 +93,7 @@ def _paths() -> dict[str, Any]:
                 "operationId": "listOrders",
                 "parameters": [
                     _query("limit", {"type": "integer", "minimum": 1, "maximum": 100}),
-                    _query("cursor", {"type": "string"}),
+                    _query("cursor", {"type": "string", "minLength": 1}),
                     _query(
                         "status", {"type": "string", "enum": ["CREATED", "CONFIRMED", "SHIPPED"]}
                     ),
@@ -84,13 +107,18 @@ def _paths() -> dict[str, Any]:
             },
             "post": {
                 "operationId": "createOrder",
-                "parameters": [{"name": "Idempotency-Key", "in": "header", **_STRING}],
+                "parameters": [
+                    {
+                        "name": "Idempotency-Key",
+                        "in": "header",
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                    }
+                ],
                 "requestBody": _BODY,
                 "responses": {
-                    "201": _json(
-                        "OrderOut",
+                    "201": _order(
                         "Created (or the first answer to this Idempotency-Key)",
-                        {"Location": {"description": "The order's URL", **_STRING}, **_ETAG},
+                        Location={"description": "The order's URL", **_STRING},
                     ),
                     **_BAD_BODY,
                     "422": _problem("Body fails validation, or the key was used with another body"),
@@ -103,7 +131,7 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "operationId": "readOrder",
                 "responses": {
-                    "200": _json("OrderOut", "The order", _ETAG),
+                    "200": _order("The order"),
                     **_NOT_FOUND,
                     **_UNAVAILABLE,
                 },
@@ -113,7 +141,7 @@ def _paths() -> dict[str, Any]:
                 "parameters": [_IF_MATCH],
                 "requestBody": _BODY,
                 "responses": {
-                    "200": _json("OrderOut", "The order after the change", _ETAG),
+                    "200": _order("The order after the change"),
                     **_BAD_BODY,
                     **_NOT_FOUND,
                     "409": _problem("The order is past CREATED"),
@@ -126,6 +154,7 @@ def _paths() -> dict[str, Any]:
                 "parameters": [_IF_MATCH],
                 "responses": {
                     "204": {"description": "Deleted"},
+                    "400": _problem("A malformed If-Match"),
                     **_NOT_FOUND,
                     **_STALE,
                     **_UNAVAILABLE,

@@ -12,6 +12,8 @@ def render_table(results: dict[str, Any]) -> str:
     lines = [
         f"Machine: {results['machine']}",
         "",
+        f"HTTP rows driven by {http['tool']}, medians of alternating rounds.",
+        "",
         "| figure | project | raw asyncpg | FastAPI+SQLModel peer | vs raw / vs peer | goal |",
         "|---|---|---|---|---|---|",
     ]
@@ -19,7 +21,7 @@ def render_table(results: dict[str, Any]) -> str:
         mine, raw, peer = (http[f"{t} {op}"] for t in ("project", "raw", "peer"))
         vs_raw, vs_peer = mine["rps"] / raw["rps"], mine["rps"] / peer["rps"]
         lines.append(
-            f"| {label} (32 VUs; p50/p99 ms; errors) | {mine['rps']:,.0f} "
+            f"| {label} (p50/p99 ms; errors) | {mine['rps']:,.0f} "
             f"({mine['p50']:.1f}/{mine['p99']:.1f}; {mine['errors']:.2%}) | {raw['rps']:,.0f} "
             f"({raw['p50']:.1f}/{raw['p99']:.1f}) | {peer['rps']:,.0f} "
             f"({peer['p50']:.1f}/{peer['p99']:.1f}) | {vs_raw:.2f}x / {vs_peer:.2f}x | "

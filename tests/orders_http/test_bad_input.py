@@ -241,13 +241,17 @@ async def test_overlong_idempotency_key_is_400(client: httpx.AsyncClient) -> Non
     _assert_problem(response, 400)
 
 
-async def test_unparseable_if_match_is_412(
+async def test_malformed_if_match_is_400_and_a_foreign_tag_412(
     client: httpx.AsyncClient, existing: dict[str, Any]
 ) -> None:
     response = await client.put(
         f"/{existing['id']}", json=order_body("c-2"), headers={"If-Match": "garbage"}
     )
-    _assert_problem(response, 412)
+    _assert_problem(response, 400)
+    foreign = await client.put(
+        f"/{existing['id']}", json=order_body("c-2"), headers={"If-Match": '"abc"'}
+    )
+    _assert_problem(foreign, 412)
     multi = await client.put(
         f"/{existing['id']}", json=order_body("c-2"), headers={"If-Match": '"5", "1"'}
     )

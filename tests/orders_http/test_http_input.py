@@ -38,9 +38,16 @@ def test_foreign_cursors_are_refused(cursor: str) -> None:
         ('"3"', [3]),
         ('W/"3"', [3]),
         ('"1", "2"', [1, 2]),
-        ("nope", []),
+        ('"nope"', []),
         ('"²"', []),
     ],
 )
 def test_if_match(header: str | None, versions: list[int] | None) -> None:
     assert expected_versions(_request(header)) == versions
+
+
+@pytest.mark.parametrize("header", ["nope", "3", '"3', '"1" "2"', ""])
+def test_malformed_if_match_is_refused(header: str) -> None:
+    with pytest.raises(BadRequest) as refused:
+        expected_versions(_request(header))
+    assert refused.value.response.status_code == 400

@@ -1,0 +1,173 @@
+"""Bearer-token authentication of the served HTTP function, with keys the tests generate."""
+
+import http.server
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.support import order_body, served_function
+
+AUDIENCE = "orders-api"
+
+
+class Issuer:
+    """A key pair and the JWKS that publishes its public half."""
+
+    def __init__(self, kid: str) -> None:
+        self.kid = kid
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+    def jwks(self) -> dict[str, Any]:
+        public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
+        return {"keys": [{**public, "kid": self.kid, "use": "sig", "alg": "RS256"}]}
+
+    def token(self, expires_in: float = 300, **claims: Any) -> str:
+        body = {"aud": AUDIENCE, "exp": int(time.time() + expires_in), "sub": "tester", **claims}
+        return jwt.encode(body, self.key, algorithm="RS256", headers={"kid": self.kid})
+
+
+@pytest.fixture(scope="module")
+def issuer() -> Issuer:
+    return Issuer("test-key")
+
+
+@pytest.fixture(scope="module")
+def served(
+    issuer: Issuer, database_url: str, broker: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    keys = tmp_path_factory.mktemp("jwks") / "jwks.json"
+    keys.write_text(json.dumps(issuer.jwks()))
+    env = {
+        "DATABASE_URL": database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": broker,
+        "AUTH_JWKS_FILE": str(keys),
+        "AUTH_AUDIENCE": AUDIENCE,
+        "AUTH_LEEWAY_SECONDS": "0",
+    }
+    with served_function("orders_http", env) as url:
+        yield url
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_health_routes_need_no_token(served: str) -> None:
+    assert httpx.get(f"{served}/healthz").status_code == 200
+    assert httpx.get(f"{served}/readyz").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path", ["/", "/openapi.json", "/metrics", "/00000000-0000-0000-0000-000000000000"]
+)
+def test_every_other_route_needs_a_token(served: str, path: str) -> None:
+    answer = httpx.get(f"{served}{path}")
+    assert answer.status_code == 401
+    assert answer.headers["www-authenticate"] == "Bearer"
+    assert answer.headers["content-type"] == "application/problem+json"
+
+
+def test_a_valid_token_is_let_in(served: str, issuer: Issuer) -> None:
+    answer = httpx.post(f"{served}/", json=order_body("svc"), headers=_bearer(issuer.token()))
+    assert answer.status_code == 201
+
+
+@pytest.mark.parametrize(
+    "problem",
+    ["expired", "wrong audience", "other key", "no expiry", "not a jwt", "basic scheme"],
+)
+def test_bad_tokens_are_refused(served: str, issuer: Issuer, problem: str) -> None:
+    stranger = Issuer(issuer.kid)  # same kid, another key: the signature cannot verify
+    tokens = {
+        "expired": issuer.token(expires_in=-60),
+        "wrong audience": issuer.token(aud="someone-else"),
+        "other key": stranger.token(),
+        "no expiry": jwt.encode(
+            {"aud": AUDIENCE}, issuer.key, "RS256", headers={"kid": issuer.kid}
+        ),
+        "not a jwt": "abc.def.ghi",
+    }
+    headers = (
+        {"Authorization": "Basic dTpw"} if problem == "basic scheme" else _bearer(tokens[problem])
+    )
+    answer = httpx.post(f"{served}/", json=order_body("svc"), headers=headers)
+    assert answer.status_code == 401, answer.text
+    assert "Bearer" in answer.headers["www-authenticate"]
+
+
+def test_a_customer_token_sees_and_changes_only_its_own_orders(served: str, issuer: Issuer) -> None:
+    alice, bob = (
+        _bearer(issuer.token(customer_id="alice")),
+        _bearer(issuer.token(customer_id="bob")),
+    )
+    service = _bearer(issuer.token())
+    mine = httpx.post(f"{served}/", json=order_body("alice"), headers=alice).json()
+    assert httpx.post(f"{served}/", json=order_body("bob"), headers=alice).status_code == 403
+    theirs = httpx.post(f"{served}/", json=order_body("bob"), headers=bob).json()
+
+    assert httpx.get(f"{served}/{mine['id']}", headers=alice).status_code == 200
+    assert httpx.get(f"{served}/{theirs['id']}", headers=alice).status_code == 404
+    assert (
+        httpx.put(f"{served}/{theirs['id']}", json=order_body("alice"), headers=alice).status_code
+        == 404
+    )
+    assert (
+        httpx.put(f"{served}/{mine['id']}", json=order_body("bob"), headers=alice).status_code
+        == 403
+    )
+    assert httpx.delete(f"{served}/{theirs['id']}", headers=alice).status_code == 404
+    listed = httpx.get(f"{served}/?limit=100", headers=alice).json()["items"]
+    assert {order["customer_id"] for order in listed} == {"alice"}
+    assert httpx.get(f"{served}/?customer_id=bob", headers=alice).status_code == 403
+
+    # Bob's order is untouched, and a service token (no customer) sees it.
+    assert httpx.get(f"{served}/{theirs['id']}", headers=service).json() == theirs
+    assert httpx.delete(f"{served}/{mine['id']}", headers=alice).status_code == 204
+
+
+def test_keys_can_come_from_a_jwks_url(issuer: Issuer, database_url: str, broker: str) -> None:
+    document = json.dumps(issuer.jwks()).encode()
+
+    class Keys(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(document)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Keys)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = {
+        "DATABASE_URL": database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": broker,
+        "AUTH_JWKS_URL": f"http://127.0.0.1:{server.server_port}/jwks.json",
+        "AUTH_AUDIENCE": AUDIENCE,
+    }
+    try:
+        with served_function("orders_http", env) as url:
+            ok = httpx.get(f"{url}/?limit=1", headers=_bearer(issuer.token()))
+            refused = httpx.get(f"{url}/?limit=1", headers=_bearer(Issuer("other").token()))
+    finally:
+        server.shutdown()
+    assert ok.status_code == 200
+    assert refused.status_code == 401
+
+
+def test_auth_without_an_audience_is_refused_at_start() -> None:
+    from pydantic import ValidationError
+
+    from shared.settings import Settings
+
+    with pytest.raises(ValidationError, match="AUTH_AUDIENCE"):
+        Settings(auth_jwks_file=str(Path("/nonexistent")))
