@@ -28,7 +28,7 @@ log = logging.getLogger("orders.http")
 
 
 async def _openapi(request: Request, db: Database, settings: Settings) -> Response:
-    return openapi_response()
+    return openapi_response(settings.auth_enabled)
 
 
 FIXED_ROUTES: dict[str, dict[str, Handler]] = {

@@ -180,8 +180,28 @@ def _paths() -> dict[str, Any]:
     }
 
 
+_OPEN = ("/healthz", "/readyz")
+_SCOPED = ("createOrder", "listOrders", "replaceOrder")
+
+
+def _with_bearer_auth(paths: dict[str, Any]) -> dict[str, Any]:
+    """401 on every operation but the health routes; 403 where a body or query names another
+    customer than the token's."""
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            if method == "parameters":
+                continue
+            if path in _OPEN:
+                operation["security"] = []
+                continue
+            operation["responses"]["401"] = _problem("No valid bearer token")
+            if operation["operationId"] in _SCOPED:
+                operation["responses"]["403"] = _problem("The token acts for another customer")
+    return paths
+
+
 @cache
-def openapi_document() -> bytes:
+def openapi_document(bearer_auth: bool = False) -> bytes:
     _, schemas = models_json_schema(
         [
             (OrderIn, "validation"),
@@ -191,15 +211,20 @@ def openapi_document() -> bytes:
         ],
         ref_template=_REF,
     )
-    return orjson.dumps(
-        {
-            "openapi": "3.1.0",
-            "info": {"title": "orders", "version": "1.0.0"},
-            "paths": _paths(),
-            "components": {"schemas": schemas["$defs"]},
+    document: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {"title": "orders", "version": "1.0.0"},
+        "paths": _paths(),
+        "components": {"schemas": schemas["$defs"]},
+    }
+    if bearer_auth:
+        document["paths"] = _with_bearer_auth(document["paths"])
+        document["security"] = [{"bearer": []}]
+        document["components"]["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
         }
-    )
+    return orjson.dumps(document)
 
 
-def openapi_response() -> Response:
-    return Response(openapi_document(), media_type="application/json")
+def openapi_response(bearer_auth: bool) -> Response:
+    return Response(openapi_document(bearer_auth), media_type="application/json")

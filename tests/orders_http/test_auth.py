@@ -75,6 +75,14 @@ def test_every_other_route_needs_a_token(served: str, path: str) -> None:
     assert answer.headers["content-type"] == "application/problem+json"
 
 
+def test_the_document_declares_the_bearer_scheme(served: str, issuer: Issuer) -> None:
+    document = httpx.get(f"{served}/openapi.json", headers=_bearer(issuer.token())).json()
+    assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    assert "401" in document["paths"]["/{order_id}"]["get"]["responses"]
+    assert "403" in document["paths"]["/"]["post"]["responses"]
+    assert document["paths"]["/healthz"]["get"]["security"] == []
+
+
 def test_a_valid_token_is_let_in(served: str, issuer: Issuer) -> None:
     answer = httpx.post(f"{served}/", json=order_body("svc"), headers=_bearer(issuer.token()))
     assert answer.status_code == 201
