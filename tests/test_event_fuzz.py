@@ -119,18 +119,16 @@ def _header_safe(value: str) -> bytes:
     return "".join(" " if ord(c) < 32 or ord(c) == 127 else c for c in value).strip().encode()
 
 
-def _request(event: dict[str, Any]) -> tuple[dict[str, str | bytes], bytes]:
+def _request(event: dict[str, Any]) -> tuple[dict[bytes, bytes], bytes]:
     if event["structured"]:
         envelope = {**event["attributes"], "data": event["data"]}
         body = orjson.dumps(envelope) if len(event["body"]) < 1000 else event["body"]
-        return {"content-type": b"application/cloudevents+json"}, body
+        return {b"content-type": b"application/cloudevents+json"}, body
     # Raw UTF-8 in header values, as a careless producer would send them (only the bytes
     # HTTP/1.1 cannot carry in a header are left out).
-    headers: dict[str, str | bytes] = {
-        f"ce-{k}": _header_safe(str(v)) for k, v in event["attributes"].items()
-    }
+    headers = {f"ce-{k}".encode(): _header_safe(str(v)) for k, v in event["attributes"].items()}
     if event["content_type"]:
-        headers["content-type"] = event["content_type"]
+        headers[b"content-type"] = event["content_type"].encode()
     return headers, event["body"]
 
 
