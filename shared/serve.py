@@ -39,7 +39,7 @@ async def drain() -> None:
 
 def function_app(target: str) -> Any:
     """The ASGI app around one function, behind the ops routes."""
-    from shared.function_app import FunctionApp, load_function
+    from shared.function_app import FunctionApp, Limits, load_function
     from shared.ops import OpsRoutes
     from shared.settings import get_settings
 
@@ -47,7 +47,7 @@ def function_app(target: str) -> Any:
     app = FunctionApp(
         function,
         signature,
-        max_event_bytes=get_settings().max_event_bytes,
+        limits=Limits.from_settings(get_settings()),
         on_shutdown=drain,
     )
     served: Any = OpsRoutes(app, observe_requests=target not in SELF_OBSERVING)
@@ -80,4 +80,6 @@ def serve(target: str | None = None, host: str | None = None, port: int | None =
         lifespan="on",
         log_config=None,
         timeout_graceful_shutdown=5,
+        limit_concurrency=settings.max_concurrency,
+        timeout_keep_alive=5,
     )

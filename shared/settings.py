@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = 64 * 1024
     # A CloudEvent larger than this is refused (400) before it is parsed.
     max_event_bytes: int = 256 * 1024
+    # Request headers beyond this, all together, are refused (431; 400 for a CloudEvent).
+    max_header_bytes: int = 16 * 1024
+    # An HTTP request still unanswered after this is cut short with a 503 (Retry-After).
+    request_timeout_seconds: float = 15.0
+    # Connections and requests served at once per process; beyond it uvicorn answers 503.
+    max_concurrency: int = 1000
     max_page_size: int = 100
     retry_after_seconds: int = 2
     log_level: str = "INFO"

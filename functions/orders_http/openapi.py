@@ -37,7 +37,9 @@ def _json(model: str, description: str, headers: dict[str, Any] | None = None) -
 _STRING = {"schema": {"type": "string"}}
 _ETAG = {"ETag": {"description": "The order's version as an entity tag", **_STRING}}
 _RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait", **_STRING}}
-_UNAVAILABLE = {"503": _problem("The database cannot be reached", _RETRY_AFTER)}
+_UNAVAILABLE = {
+    "503": _problem("The database cannot be reached, or no answer in time", _RETRY_AFTER)
+}
 _BODY = {
     "required": True,
     "content": {"application/json": {"schema": {"$ref": _REF.format(model="OrderIn")}}},
@@ -184,6 +186,19 @@ _OPEN = ("/healthz", "/readyz")
 _SCOPED = ("createOrder", "listOrders", "replaceOrder")
 
 
+def _with_limits(paths: dict[str, Any]) -> dict[str, Any]:
+    """The limits every request to the function meets: header size (431) and time to answer
+    (503). The health and metrics routes are answered before them."""
+    for path, operations in paths.items():
+        if path in ("/healthz", "/readyz", "/metrics"):
+            continue
+        for method, operation in operations.items():
+            if method != "parameters":
+                operation["responses"]["431"] = _problem("Request headers too large")
+                operation["responses"].setdefault("503", _UNAVAILABLE["503"])
+    return paths
+
+
 def _with_bearer_auth(paths: dict[str, Any]) -> dict[str, Any]:
     """401 on every operation but the health routes; 403 where a body or query names another
     customer than the token's."""
@@ -214,7 +229,7 @@ def openapi_document(bearer_auth: bool = False) -> bytes:
     document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": "orders", "version": "1.0.0"},
-        "paths": _paths(),
+        "paths": _with_limits(_paths()),
         "components": {"schemas": schemas["$defs"]},
     }
     if bearer_auth:

@@ -1,0 +1,91 @@
+"""Limits of a served function: header size, request time, slow clients."""
+
+import asyncio
+import socket
+import time
+from collections.abc import Iterator
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.support import order_body, served_function
+
+
+@pytest.fixture(scope="module")
+def served(database_url: str, broker: str) -> Iterator[str]:
+    env = {
+        "DATABASE_URL": database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": broker,
+        "REQUEST_TIMEOUT_SECONDS": "1",
+        "DB_POOL_MAX_SIZE": "4",
+    }
+    with served_function("orders_http", env) as url:
+        yield url
+
+
+def test_oversized_headers_are_refused_with_431(served: str) -> None:
+    answer = httpx.get(f"{served}/?limit=1", headers={"X-Padding": "a" * 20_000})
+    assert answer.status_code == 431
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert httpx.get(f"{served}/?limit=1", headers={"X-Padding": "a" * 1000}).status_code == 200
+
+
+def test_oversized_event_headers_are_a_bad_event(database_url: str, broker: str) -> None:
+    env = {"DATABASE_URL": database_url, "KAFKA_BOOTSTRAP_SERVERS": broker}
+    with served_function("confirm", env) as url:
+        answer = httpx.post(f"{url}/", content=b"{}", headers={"ce-padding": "a" * 20_000})
+    assert answer.status_code == 400
+
+
+async def test_a_request_that_takes_too_long_is_cut_short_with_503(
+    served: str, database_url: str
+) -> None:
+    order = httpx.post(f"{served}/", json=order_body()).json()
+    locker = await asyncpg.connect(database_url)
+    try:
+        async with locker.transaction():
+            await locker.execute("LOCK TABLE orders IN ACCESS EXCLUSIVE MODE")
+            async with httpx.AsyncClient(timeout=30) as client:
+                answer = await client.get(f"{served}/{order['id']}")
+    finally:
+        await locker.close()
+    assert answer.status_code == 503
+    assert answer.json()["type"] == "urn:orders:problem:timeout"  # not the statement's own 10 s
+    assert answer.headers["retry-after"].isdigit()
+    # The statement was cancelled with the request: the pool is whole and answers again.
+    assert httpx.get(f"{served}/{order['id']}").status_code == 200
+
+
+def test_slow_clients_do_not_hold_the_database_or_the_server(served: str) -> None:
+    port = int(served.rsplit(":", 1)[1])
+    stalled = []
+    for n in range(30):
+        client = socket.create_connection(("127.0.0.1", port))
+        if n % 2:  # headers that never end
+            client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        else:  # a body announced but never sent, more of them than the pool has connections
+            client.sendall(
+                b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 1000\r\n\r\n{"
+            )
+        stalled.append(client)
+    try:
+        time.sleep(0.5)
+        answer = httpx.post(f"{served}/", json=order_body(), timeout=10)
+        assert answer.status_code == 201
+        assert httpx.get(f"{served}/{answer.json()['id']}", timeout=10).status_code == 200
+    finally:
+        for client in stalled:
+            client.close()
+
+
+def test_many_requests_at_once_are_all_answered(served: str) -> None:
+    async def burst() -> list[int]:
+        async with httpx.AsyncClient(timeout=30) as client:
+            answers = await asyncio.gather(
+                *(client.post(f"{served}/", json=order_body()) for _ in range(100))
+            )
+        return [answer.status_code for answer in answers]
+
+    assert set(asyncio.run(burst())) == {201}
