@@ -1,5 +1,6 @@
 """One settings object, read from the environment (12-factor)."""
 
+import os
 from functools import lru_cache
 from urllib.parse import quote
 
@@ -107,4 +108,9 @@ class Settings(BaseSettings):
 
 @lru_cache
 def get_settings() -> Settings:
+    """From the environment and, when SECRETS_DIR names a folder (a mounted Kubernetes Secret),
+    from its files: one per setting, named as the setting (e.g. `database_url`)."""
+    secrets = os.environ.get("SECRETS_DIR")
+    if secrets:
+        return Settings(_secrets_dir=secrets)
     return Settings()

@@ -5,7 +5,9 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import httpx
 
@@ -14,7 +16,13 @@ from tests.support import ROOT, free_port, wait_until_answering
 
 
 class LocalSystem:
-    def __init__(self, database_url: str, bootstrap_servers: str, **settings: str) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        bootstrap_servers: str,
+        **settings: str,
+    ) -> None:
+        self.log: Path | None = None  # when set, every process started writes its output here
         self.ports = {function.target: free_port() for function in FUNCTIONS}
         self.env = {
             **os.environ,
@@ -33,14 +41,26 @@ class LocalSystem:
     def start_function(self, target: str) -> None:
         env = {**self.env, "PORT": str(self.ports[target]), "HOST": "127.0.0.1"}
         self.processes[target] = subprocess.Popen(
-            [sys.executable, "-m", "shared.cli", "serve", target], env=env, cwd=ROOT
+            [sys.executable, "-m", "shared.cli", "serve", target],
+            env=env,
+            cwd=ROOT,
+            **self._output(),
         )
         wait_until_answering(f"{self.url(target)}/healthz")
 
     def start_dispatcher(self) -> None:
         self.processes["dispatch"] = subprocess.Popen(
-            [sys.executable, "-m", "shared.cli", "dispatch"], env=self.env, cwd=ROOT
+            [sys.executable, "-m", "shared.cli", "dispatch"],
+            env=self.env,
+            cwd=ROOT,
+            **self._output(),
         )
+
+    def _output(self) -> dict[str, Any]:
+        if self.log is None:
+            return {}
+        sink = self.log.open("ab")
+        return {"stdout": sink, "stderr": subprocess.STDOUT}
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         process = self.processes.pop(name)
@@ -66,10 +86,17 @@ class LocalSystem:
         self, order_ids: list[str], status: str, within: float = 90.0
     ) -> dict[str, dict[str, object]]:
         """The orders, once every one of them has `status` (fails after `within` seconds)."""
+        return self.wait_for_status_with({}, order_ids, status, within)
+
+    def wait_for_status_with(
+        self, headers: dict[str, str], order_ids: list[str], status: str, within: float = 90.0
+    ) -> dict[str, dict[str, object]]:
+        """`wait_for_status`, reading the orders with these request headers (e.g. a token)."""
         deadline = time.monotonic() + within
         while True:
             orders = {
-                i: httpx.get(f"{self.url('orders_http')}/{i}", timeout=10).json() for i in order_ids
+                i: httpx.get(f"{self.url('orders_http')}/{i}", headers=headers, timeout=10).json()
+                for i in order_ids
             }
             late = [i for i, order in orders.items() if order.get("status") != status]
             if not late:

@@ -1,6 +1,8 @@
+from pathlib import Path
+
 import pytest
 
-from shared.settings import Settings
+from shared.settings import Settings, get_settings
 
 
 def test_database_url_wins_and_is_normalised(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -29,3 +31,19 @@ def test_secrets_stay_out_of_the_repr(monkeypatch: pytest.MonkeyPatch) -> None:
     text = repr(Settings())
     assert "hunter2" not in text
     assert "hunter3" not in text
+
+
+def test_secrets_can_come_from_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "postgres_password").write_text("from-a-file")
+    (tmp_path / "kafka_sasl_password").write_text("also-a-file")
+    monkeypatch.setenv("SECRETS_DIR", str(tmp_path))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+    try:
+        settings = get_settings()
+        assert settings.postgres_password.get_secret_value() == "from-a-file"
+        assert settings.kafka_sasl_password is not None
+        assert settings.kafka_sasl_password.get_secret_value() == "also-a-file"
+        assert "from-a-file" not in repr(settings)
+    finally:
+        get_settings.cache_clear()
