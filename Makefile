@@ -33,6 +33,16 @@ bench: install
 fuzz: install
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-1000} $(PYTHON) -m pytest -s tests/orders_http/test_fuzz_api.py tests/test_event_fuzz.py
 
+# Known vulnerabilities in the locked dependencies (needs the PyPI JSON API or OSV), then the
+# code (bandit) and the deploy files (checkov). bandit and checkov also run in `make test`.
+audit: install
+	$(PYTHON) -m bandit -q -r shared functions -c pyproject.toml
+	for target in "-d knative" "-d terraform" "-f Dockerfile"; do \
+		BC_SKIP_MAPPING=TRUE .venv/bin/checkov --skip-download --quiet --compact $$target || exit 1; \
+	done
+	$(UV) export --quiet --locked --no-hashes --no-emit-project --format requirements-txt -o .venv/audit-requirements.txt
+	$(PYTHON) -m pip_audit --strict --no-deps --disable-pip --progress-spinner off -r .venv/audit-requirements.txt
+
 lint: install
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .

@@ -46,8 +46,8 @@ class KeySet:
                 found = await asyncio.to_thread(self._client.get_signing_key_from_jwt, token)
                 return found.key
             kid = jwt.get_unverified_header(token).get("kid")
-            assert self._keys is not None
-            matching = [k for k in self._keys.keys if kid is None or k.key_id == kid]
+            keys = self._keys.keys if self._keys is not None else []
+            matching = [k for k in keys if kid is None or k.key_id == kid]
         except jwt.PyJWKClientConnectionError as exc:
             log.warning("the key set cannot be fetched: %s", exc)
             raise Unauthenticated("the signing keys cannot be fetched right now") from None

@@ -69,7 +69,8 @@ def serve(target: str | None = None, host: str | None = None, port: int | None =
         function_app(target),
         ssl_certfile=settings.ssl_certfile,
         ssl_keyfile=settings.ssl_keyfile,
-        host=host or os.environ.get("HOST", "0.0.0.0"),
+        # All interfaces: in a container the port is only reachable through the pod's network.
+        host=host or os.environ.get("HOST", "0.0.0.0"),  # nosec B104
         port=port or int(os.environ.get("PORT", "8080")),
         access_log=False,
         proxy_headers=False,

@@ -28,7 +28,8 @@ def _run_as() -> str | None:
     try:
         pwd.getpwnam(_SYSTEM_USER)
     except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", _SYSTEM_USER], check=True)
+        useradd = shutil.which("useradd") or "/usr/sbin/useradd"
+        subprocess.run([useradd, "--system", "--no-create-home", _SYSTEM_USER], check=True)
     return _SYSTEM_USER
 
 
