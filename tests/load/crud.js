@@ -21,7 +21,8 @@ export const options = {
   },
   thresholds: {
     http_req_failed: ["rate<0.001"],
-    http_req_duration: [`p(95)<${__ENV.P95_MS || 50}`, `p(99)<${__ENV.P99_MS || 100}`],
+    // 32 clients without think time keep one instance saturated: these bounds are for that.
+    http_req_duration: [`p(95)<${__ENV.P95_MS || 100}`, `p(99)<${__ENV.P99_MS || 250}`],
     checks: ["rate>0.999"],
   },
   summaryTrendStats: ["avg", "min", "med", "p(90)", "p(95)", "p(99)", "max"],
