@@ -64,6 +64,20 @@ WHERE id = $1 AND status = $2
 RETURNING {_COLUMNS}"""
     for reached in NEXT_STATUS.values()
 }
+# The step and the event announcing it in one statement, applied only while the order is at the
+# version the triggering event showed (every change bumps the version, so the row is then
+# exactly the event's order): one round trip instead of BEGIN, UPDATE, INSERT, COMMIT.
+ADVANCE_ANNOUNCED = {
+    reached: f"""
+WITH moved AS (
+  UPDATE orders
+  SET status = $3, version = version + 1, updated_at = $4, {reached.lower()}_at = $4
+  WHERE id = $1 AND status = $2 AND version = $5
+  RETURNING id)
+INSERT INTO outbox ({", ".join(outbox.OUTBOX_COLUMNS)})
+SELECT $6::uuid, id, $7::text, $8::text, $9::timestamptz, $10::bytea, $11::text FROM moved"""
+    for reached in NEXT_STATUS.values()
+}
 CLAIM_KEY = """
 INSERT INTO idempotency_keys (key, request_hash, order_id, status_code, body, created_at)
 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (key) DO NOTHING"""
@@ -159,6 +173,23 @@ async def advance_status(
     """Move the order on if it is still at `from_status`; None if it is not (gone or moved)."""
     row = await conn.fetchrow(ADVANCE_STATUS[to_status], order_id, from_status, to_status, now)
     return dict(row) if row is not None else None
+
+
+async def advance_announced(
+    conn: asyncpg.Connection,
+    from_status: OrderStatus,
+    to_status: OrderStatus,
+    version: int,
+    now: datetime,
+    event: OrderEvent,
+) -> bool:
+    """Move the order on and write `event`, if it is still at `from_status` and `version`."""
+    values = outbox.event_values(event)
+    order_id, others = values[1], values[:1] + values[2:]
+    status: str = await conn.execute(
+        ADVANCE_ANNOUNCED[to_status], order_id, from_status, to_status, now, version, *others
+    )
+    return status == "INSERT 0 1"
 
 
 async def order_state(

@@ -11,7 +11,9 @@ import httpx
 import orjson
 import pytest
 
-from shared.events import OrderEvent
+from shared import order_store
+from shared.events import EventType, OrderEvent, order_event
+from shared.lifecycle import OrderStatus
 from shared.outbox import OUTBOX_COLUMNS
 from shared.serve import function_app
 from shared.settings import get_settings
@@ -263,3 +265,53 @@ async def test_ops_routes_answer_on_a_cloudevent_function(confirm: httpx.AsyncCl
     assert (await confirm.get("/healthz")).json() == {"status": "ok"}
     assert (await confirm.get("/readyz")).status_code == 200
     assert (await confirm.get("/metrics")).headers["content-type"].startswith("text/plain")
+
+
+@pytest.mark.usefixtures("no_delay")
+async def test_the_announced_order_is_the_order_as_the_api_shows_it(
+    client: httpx.AsyncClient, confirm: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    order, created = await _created_order(client, db)
+    assert (await _post(confirm, created)).status_code == 204
+    confirmed = await _latest_event(db, order["id"], "orders.order.confirmed")
+    shown = (await client.get(f"/{order['id']}")).json()
+    assert orjson.loads(confirmed.data) == shown
+    assert shown["version"] == 2
+    assert shown["status"] == "CONFIRMED"
+
+
+@pytest.mark.usefixtures("no_delay")
+async def test_an_order_edited_after_its_event_is_confirmed_as_edited(
+    client: httpx.AsyncClient, confirm: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    order, created = await _created_order(client, db)
+    edited = order_body(items=[{"sku": "EDITED", "quantity": 3, "unit_price_cents": 7}])
+    assert (await client.put(f"/{order['id']}", json=edited)).status_code == 200
+    assert (await _post(confirm, created)).status_code == 204  # the event still shows version 1
+    confirmed = orjson.loads((await _latest_event(db, order["id"], "orders.order.confirmed")).data)
+    assert confirmed == (await client.get(f"/{order['id']}")).json()
+    assert (confirmed["version"], confirmed["items"][0]["sku"]) == (3, "EDITED")
+    assert await _types(db, order["id"]) == [
+        "orders.order.created",
+        "orders.order.updated",
+        "orders.order.confirmed",
+    ]
+
+
+async def test_the_one_statement_step_applies_only_at_the_events_version(
+    client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    order, _ = await _created_order(client, db)
+    order_id = uuid.UUID(order["id"])
+    now = datetime.now(UTC)
+
+    def confirmed() -> OrderEvent:
+        return order_event(EventType.CONFIRMED, order_id, b"{}", now)
+
+    created, reached = OrderStatus.CREATED, OrderStatus.CONFIRMED
+    assert not await order_store.advance_announced(db, created, reached, 2, now, confirmed())
+    assert await _types(db, order["id"]) == ["orders.order.created"]
+    assert await order_store.advance_announced(db, created, reached, 1, now, confirmed())
+    assert not await order_store.advance_announced(db, created, reached, 1, now, confirmed())
+    assert await _types(db, order["id"]) == ["orders.order.created", "orders.order.confirmed"]
+    assert (await client.get(f"/{order['id']}")).json()["version"] == 2
