@@ -13,6 +13,9 @@ from typing import Any
 
 import httpx
 
+from shared.local.postgres import EmbeddedPostgres
+from shared.migrate import upgrade_to_head
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -77,3 +80,17 @@ def binary_headers(
         **{f"ce-{name}": value for name, value in attributes.items()},
         "content-type": content_type,
     }
+
+
+@contextmanager
+def migrated_postgres(datadir: Path) -> Iterator[EmbeddedPostgres]:
+    """A migrated database of the test's own, which the test may stop and start."""
+    postgres = EmbeddedPostgres(datadir, free_port())
+    postgres.start()
+    postgres.create_database("orders")
+    upgrade_to_head(postgres.dsn("orders"))
+    try:
+        yield postgres
+    finally:
+        if postgres.is_running():
+            postgres.stop()

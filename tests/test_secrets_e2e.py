@@ -9,9 +9,8 @@ from pathlib import Path
 import httpx
 
 from shared.local.postgres import EmbeddedPostgres
-from shared.migrate import upgrade_to_head
 from tests.orders_http.test_auth import AUDIENCE, Issuer
-from tests.support import free_port, order_body
+from tests.support import migrated_postgres, order_body
 from tests.system import LocalSystem
 
 DB_PASSWORD = "pw-SECRET-db-4711"
@@ -19,10 +18,11 @@ SASL_PASSWORD = "sasl-SECRET-0815"
 
 
 def test_a_full_run_logs_no_secret(tmp_path: Path, broker: str) -> None:
-    postgres = EmbeddedPostgres(tmp_path / "data", free_port())
-    postgres.start()
-    postgres.create_database("orders")
-    upgrade_to_head(postgres.dsn("orders"))
+    with migrated_postgres(tmp_path / "data") as postgres:
+        _full_run(postgres, tmp_path, broker)
+
+
+def _full_run(postgres: EmbeddedPostgres, tmp_path: Path, broker: str) -> None:
     # The embedded database trusts local connections: the password is carried, not checked.
     dsn = postgres.dsn("orders").replace("postgres@", f"postgres:{DB_PASSWORD}@")
     issuer = Issuer("log-scan")
@@ -40,27 +40,22 @@ def test_a_full_run_logs_no_secret(tmp_path: Path, broker: str) -> None:
     token = issuer.token(customer_id="c-1")
     forged = Issuer("log-scan").token(customer_id="c-1")
     bearer = {"Authorization": f"Bearer {token}"}
-    try:
-        system = LocalSystem(dsn, broker, **settings)
-        system.log = log
-        with system as running:
-            url = running.url("orders_http")
-            order = httpx.post(f"{url}/", json=order_body(), headers=bearer).json()
-            running.wait_for_status_with(bearer, [order["id"]], "SHIPPED")
-            assert httpx.post(f"{url}/", json={"x": 1}, headers=bearer).status_code == 422
-            assert (
-                httpx.get(f"{url}/", headers={"Authorization": f"Bearer {forged}"}).status_code
-                == 401
-            )
-            postgres.stop()
-            assert httpx.get(f"{url}/{order['id']}", headers=bearer).status_code == 503
-            assert httpx.get(f"{running.url('confirm')}/readyz").status_code == 503
-            postgres.start()
-            time.sleep(1)
-            assert httpx.get(f"{url}/{order['id']}", headers=bearer).status_code == 200
-    finally:
-        if postgres.is_running():
-            postgres.stop()
+    system = LocalSystem(dsn, broker, **settings)
+    system.log = log
+    with system as running:
+        url = running.url("orders_http")
+        order = httpx.post(f"{url}/", json=order_body(), headers=bearer).json()
+        running.wait_for_status_with(bearer, [order["id"]], "SHIPPED")
+        assert httpx.post(f"{url}/", json={"x": 1}, headers=bearer).status_code == 422
+        assert (
+            httpx.get(f"{url}/", headers={"Authorization": f"Bearer {forged}"}).status_code == 401
+        )
+        postgres.stop()
+        assert httpx.get(f"{url}/{order['id']}", headers=bearer).status_code == 503
+        assert httpx.get(f"{running.url('confirm')}/readyz").status_code == 503
+        postgres.start()
+        time.sleep(1)
+        assert httpx.get(f"{url}/{order['id']}", headers=bearer).status_code == 200
     output = log.read_text(errors="replace")
     assert '"level":"DEBUG"' in output, "the run did not log at DEBUG: the scan proves little"
     for secret in (DB_PASSWORD, SASL_PASSWORD, token, forged):

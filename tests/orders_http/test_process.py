@@ -8,18 +8,13 @@ import pytest
 
 from shared.local.postgres import EmbeddedPostgres
 from shared.migrate import upgrade_to_head
-from tests.support import free_port, order_body, served_function
+from tests.support import free_port, migrated_postgres, order_body, served_function
 
 
 @pytest.fixture(scope="module")
 def own_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
-    postgres = EmbeddedPostgres(tmp_path_factory.mktemp("pg-own") / "data", free_port())
-    postgres.start()
-    postgres.create_database("orders")
-    upgrade_to_head(postgres.dsn("orders"))
-    yield postgres
-    if postgres.is_running():
-        postgres.stop()
+    with migrated_postgres(tmp_path_factory.mktemp("pg-own") / "data") as postgres:
+        yield postgres
 
 
 def test_served_process_answers_crud_and_health(own_postgres: EmbeddedPostgres) -> None:
