@@ -36,3 +36,6 @@ def configure_logging() -> None:
     logging.basicConfig(level=get_settings().log_level, handlers=[handler], force=True)
     for chatty in ("alembic.runtime.plugins", "aiokafka", "uvicorn.error"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
+    # While the database is down, asyncpg's pool logs a traceback every second as it tries to
+    # restore its floor; the 503s, /readyz and our own "database unavailable" lines say it once.
+    logging.getLogger("asyncpg.pool").setLevel(logging.ERROR)
