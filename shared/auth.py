@@ -2,96 +2,35 @@
 
 On when AUTH_JWKS_URL or AUTH_JWKS_FILE is set. Every request but the health routes then needs
 `Authorization: Bearer <JWT>` whose signature verifies against the key set, and whose `exp`,
-`aud` (AUTH_AUDIENCE) and, when set, `iss` (AUTH_ISSUER) hold. A token that names a customer
-(claim AUTH_CUSTOMER_CLAIM) scopes the caller to that customer's orders; one that names none is
-a service's token and sees every order.
+`aud` (AUTH_AUDIENCE) and, when set, `iss` (AUTH_ISSUER) hold (`shared/tokens.py`). A token that
+names a customer (claim AUTH_CUSTOMER_CLAIM) scopes the caller to that customer's orders; one
+that names none is a service's token and sees every order. This module stays free of the JWT
+library, so a function without authentication never imports it.
 """
 
-import asyncio
-import logging
-from pathlib import Path
-from typing import Any
+from typing import Protocol
 
-import jwt
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.problems import problem
-from shared.settings import Settings
 
 OPEN_PATHS = ("/healthz", "/readyz")
 CUSTOMER = "orders.customer"  # the scope key handlers read the caller's customer from
-
-log = logging.getLogger("orders.auth")
 
 
 class Unauthenticated(Exception):
     """The request carries no token this service accepts (the reason is safe to show)."""
 
 
-class KeySet:
-    """Signing keys from a JWKS file (read once) or URL (fetched, then cached by PyJWT)."""
-
-    def __init__(self, settings: Settings) -> None:
-        self._client: jwt.PyJWKClient | None = None
-        self._keys: jwt.PyJWKSet | None = None
-        if settings.auth_jwks_file:
-            self._keys = jwt.PyJWKSet.from_json(Path(settings.auth_jwks_file).read_text())
-        elif settings.auth_jwks_url:
-            self._client = jwt.PyJWKClient(settings.auth_jwks_url, cache_keys=True, timeout=5)
-
-    async def key_for(self, token: str) -> Any:
-        try:
-            if self._client is not None:
-                # PyJWKClient fetches with urllib: off the event loop, once per key lifespan.
-                found = await asyncio.to_thread(self._client.get_signing_key_from_jwt, token)
-                return found.key
-            kid = jwt.get_unverified_header(token).get("kid")
-            keys = self._keys.keys if self._keys is not None else []
-            matching = [k for k in keys if kid is None or k.key_id == kid]
-        except jwt.PyJWKClientConnectionError as exc:
-            log.warning("the key set cannot be fetched: %s", exc)
-            raise Unauthenticated("the signing keys cannot be fetched right now") from None
-        except jwt.PyJWTError as exc:
-            raise Unauthenticated(f"unusable token: {exc}") from None
-        if not matching:
-            raise Unauthenticated("no key matches the token's kid")
-        return matching[0].key
-
-
-class Authenticator:
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.keys = KeySet(settings)
-
+class TokenCheck(Protocol):
     async def customer_of(self, authorization: str | None) -> str | None:
         """The customer the token is scoped to (None: all), or Unauthenticated."""
-        scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthenticated("a bearer token is required")
-        token = token.strip()
-        s = self.settings
-        try:
-            claims = jwt.decode(
-                token,
-                await self.keys.key_for(token),
-                algorithms=s.auth_algorithm_list,
-                audience=s.auth_audience,
-                issuer=s.auth_issuer,
-                options={"require": ["exp", "aud"]},
-                leeway=s.auth_leeway_seconds,
-            )
-        except jwt.PyJWTError as exc:
-            raise Unauthenticated(f"invalid token: {exc}") from None
-        customer = claims.get(s.auth_customer_claim)
-        if customer is not None and not isinstance(customer, str):
-            raise Unauthenticated(f"the {s.auth_customer_claim} claim must be a string")
-        return customer
 
 
 class RequireToken:
     """ASGI middleware: answers 401 unless the request carries a valid token."""
 
-    def __init__(self, app: ASGIApp, authenticator: Authenticator) -> None:
+    def __init__(self, app: ASGIApp, authenticator: TokenCheck) -> None:
         self.app = app
         self.authenticator = authenticator
 

@@ -95,17 +95,24 @@ def _header_bytes(scope: Scope) -> int:
     return sum(len(name) + len(value) for name, value in scope["headers"])
 
 
+def _bad_event(detail: str) -> Response:
+    """400: KafkaSource sends the event straight to the dead-letter sink."""
+    return problem(400, "bad-event", "Bad Request", detail)
+
+
 def _headers_too_large(signature: SignatureType, limit: int) -> Response:
     detail = f"the request headers exceed {limit} bytes"
     if signature == "cloudevent":  # a CloudEvent function answers 2xx or 400, nothing else
-        return problem(400, "bad-event", "Bad Request", detail)
+        return _bad_event(detail)
     return problem(431, "headers-too-large", "Request Header Fields Too Large", detail)
 
 
 def _http_error(exc: HTTPException) -> Response:
-    title = "Bad Request" if exc.status_code == 400 else "Service Unavailable"
-    slug = "bad-event" if exc.status_code == 400 else "retry-later"
-    return problem(exc.status_code, slug, title, str(exc.detail), headers=exc.headers)
+    if exc.status_code == 400:
+        return _bad_event(str(exc.detail))
+    return problem(
+        exc.status_code, "retry-later", "Service Unavailable", str(exc.detail), headers=exc.headers
+    )
 
 
 class FunctionApp:
@@ -152,12 +159,11 @@ class FunctionApp:
         except ClientDisconnect:
             return Response(status_code=400)
         if body is None:
-            detail = f"an event may carry at most {self.limits.max_event_bytes} bytes"
-            return problem(400, "bad-event", "Bad Request", detail)
+            return _bad_event(f"an event may carry at most {self.limits.max_event_bytes} bytes")
         try:
             event = from_request(request.headers, body)
         except NotACloudEvent as exc:
-            return problem(400, "bad-event", "Bad Request", f"not a CloudEvent: {exc}")
+            return _bad_event(f"not a CloudEvent: {exc}")
         try:
             await self.function(event)
         except HTTPException as exc:

@@ -74,8 +74,7 @@ WITH moved AS (
   SET status = $3, version = version + 1, updated_at = $4, {reached.lower()}_at = $4
   WHERE id = $1 AND status = $2 AND version = $5
   RETURNING id)
-INSERT INTO outbox ({", ".join(outbox.OUTBOX_COLUMNS)})
-SELECT $6::uuid, id, $7::text, $8::text, $9::timestamptz, $10::bytea, $11::text FROM moved"""
+{outbox.insert_event_sql(6, from_rows="moved")}"""
     for reached in NEXT_STATUS.values()
 }
 CLAIM_KEY = """
@@ -184,10 +183,14 @@ async def advance_announced(
     event: OrderEvent,
 ) -> bool:
     """Move the order on and write `event`, if it is still at `from_status` and `version`."""
-    values = outbox.event_values(event)
-    order_id, others = values[1], values[:1] + values[2:]
     status: str = await conn.execute(
-        ADVANCE_ANNOUNCED[to_status], order_id, from_status, to_status, now, version, *others
+        ADVANCE_ANNOUNCED[to_status],
+        event.order_id,
+        from_status,
+        to_status,
+        now,
+        version,
+        *outbox.event_values(event),
     )
     return status == "INSERT 0 1"
 

@@ -11,10 +11,19 @@ OUTBOX_COLUMNS = ("id", "order_id", "type", "source", "time", "data", "tracepare
 _COLUMNS = ", ".join(OUTBOX_COLUMNS)
 
 
-def insert_event_sql(first_placeholder: int = 1) -> str:
-    """INSERT of one event whose values are the placeholders from `first_placeholder` on."""
+# Column types, for the INSERT ... SELECT form, where PostgreSQL cannot infer them.
+_TYPES = ("uuid", "uuid", "text", "text", "timestamptz", "bytea", "text")
+
+
+def insert_event_sql(first_placeholder: int = 1, *, from_rows: str | None = None) -> str:
+    """INSERT of one event whose values are the placeholders from `first_placeholder` on;
+    with `from_rows` (a CTE's name), one event for each of its rows (none if it has none)."""
     numbers = range(first_placeholder, first_placeholder + len(OUTBOX_COLUMNS))
-    return f"INSERT INTO outbox ({_COLUMNS}) VALUES ({', '.join(f'${n}' for n in numbers)})"
+    if from_rows is None:
+        values = ", ".join(f"${n}" for n in numbers)
+        return f"INSERT INTO outbox ({_COLUMNS}) VALUES ({values})"
+    typed = ", ".join(f"${n}::{kind}" for n, kind in zip(numbers, _TYPES, strict=True))
+    return f"INSERT INTO outbox ({_COLUMNS}) SELECT {typed} FROM {from_rows}"
 
 
 INSERT_EVENT = insert_event_sql()

@@ -19,12 +19,6 @@ def function_source(target: str) -> Path:
     return Path(os.environ.get("FUNCTION_SOURCE") or FUNCTIONS_DIR / target / "main.py")
 
 
-# orders_http records its requests itself, by route template rather than raw path.
-SELF_OBSERVING = ("orders_http",)
-# The public function; the CloudEvent functions are cluster-local and take no tokens.
-AUTHENTICATED = ("orders_http",)
-
-
 async def drain() -> None:
     """At shutdown: publish what is still in flight (the relay would, later), close the pool."""
     from shared.db import get_database
@@ -43,17 +37,16 @@ def function_app(target: str) -> Any:
     from shared.ops import OpsRoutes
     from shared.settings import get_settings
 
-    function, signature = load_function(function_source(target), target)
-    app = FunctionApp(
-        function,
-        signature,
-        limits=Limits.from_settings(get_settings()),
-        on_shutdown=drain,
-    )
-    served: Any = OpsRoutes(app, observe_requests=target not in SELF_OBSERVING)
     settings = get_settings()
-    if target in AUTHENTICATED and settings.auth_enabled:
-        from shared.auth import Authenticator, RequireToken
+    function, signature = load_function(function_source(target), target)
+    app = FunctionApp(function, signature, limits=Limits.from_settings(settings), on_shutdown=drain)
+    # The HTTP function records its requests itself, by route template rather than raw path;
+    # it is the public one: CloudEvent functions are cluster-local and take no tokens.
+    public = signature == "http"
+    served: Any = OpsRoutes(app, observe_requests=not public)
+    if public and settings.auth_enabled:
+        from shared.auth import RequireToken
+        from shared.tokens import Authenticator
 
         served = RequireToken(served, Authenticator(settings))
     return served

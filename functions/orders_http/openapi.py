@@ -8,6 +8,8 @@ from pydantic.json_schema import models_json_schema
 from starlette.responses import Response
 
 from functions.orders_http.http_input import ENTITY_TAGS
+from shared.auth import OPEN_PATHS
+from shared.ops import OPS_PATHS
 from shared.schemas import OrderIn, OrderOut, OrderPage, Problem
 
 _REF = "#/components/schemas/{model}"
@@ -182,7 +184,6 @@ def _paths() -> dict[str, Any]:
     }
 
 
-_OPEN = ("/healthz", "/readyz")
 _SCOPED = ("createOrder", "listOrders", "replaceOrder")
 
 
@@ -190,7 +191,7 @@ def _with_limits(paths: dict[str, Any]) -> dict[str, Any]:
     """The limits every request to the function meets: header size (431) and time to answer
     (503). The health and metrics routes are answered before them."""
     for path, operations in paths.items():
-        if path in ("/healthz", "/readyz", "/metrics"):
+        if path in OPS_PATHS:
             continue
         for method, operation in operations.items():
             if method != "parameters":
@@ -206,7 +207,7 @@ def _with_bearer_auth(paths: dict[str, Any]) -> dict[str, Any]:
         for method, operation in operations.items():
             if method == "parameters":
                 continue
-            if path in _OPEN:
+            if path in OPEN_PATHS:
                 operation["security"] = []
                 continue
             operation["responses"]["401"] = _problem("No valid bearer token")

@@ -35,10 +35,9 @@ from tests.load.stack import (
     reference_env,
     start,
     stop,
-    wait_answering,
 )
 from tests.load.system_load import lifecycle_run
-from tests.support import ROOT, free_port
+from tests.support import ROOT, free_port, wait_until_answering
 
 RESULTS = ROOT / "bench-results"
 TARGETS = ("project", "raw", "peer")
@@ -98,7 +97,7 @@ def _http_rounds(env: dict[str, str], args: argparse.Namespace) -> dict[str, Any
 
 def _create_one(url: str) -> str:
     body = {"customer_id": "bench", "items": [{"sku": "A", "quantity": 1, "unit_price_cents": 1}]}
-    wait_answering(f"{url}/{uuid.UUID(int=0)}")
+    wait_until_answering(f"{url}/{uuid.UUID(int=0)}")
     order_id: str = httpx.post(f"{url}/", json=body, timeout=10).json()["id"]
     return order_id
 
@@ -117,7 +116,7 @@ def _cold_starts(env: dict[str, str], runs: int) -> dict[str, dict[str, float]]:
         port = free_port()
         process = start(function_command("orders_http"), env, port)
         try:
-            wait_answering(f"http://127.0.0.1:{port}/healthz")
+            wait_until_answering(f"http://127.0.0.1:{port}/healthz")
             body = {
                 "customer_id": "cold",
                 "items": [{"sku": "A", "quantity": 1, "unit_price_cents": 1}],

@@ -103,17 +103,6 @@ def first_answer(command: list[str], env: dict[str, str], url: str, port: int) -
         stop(process)
 
 
-def wait_answering(url: str, within: float = 30) -> None:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url, timeout=2)
-            return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer within {within} s")
-
-
 def stop(process: subprocess.Popen[bytes]) -> None:
     process.terminate()
     try:
