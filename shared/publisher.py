@@ -1,8 +1,10 @@
 """Publishing outbox events to Kafka after their transaction commits.
 
 Each process has one producer. Events submitted after a commit are sent by a background task
-in batches. Acknowledged events are marked published a moment later, many per statement: one
-UPDATE per event was a third of the database's statements per order. Whatever fails here stays
+in batches, one per partition, after waiting a few milliseconds for more: a produce request and
+its acknowledgement cost about 0.4 ms of CPU however few events they carry. Acknowledged events
+are marked published a moment later, many per statement: one UPDATE per event was a third of
+the database's statements per order. Whatever fails here stays
 unpublished in the outbox, where the relay finds it: a request never waits for the broker. An
 event acknowledged but not yet marked when the process dies is published again by the relay
 (consumers see at-least-once delivery anyway).
@@ -10,6 +12,7 @@ event acknowledged but not yet marked when the process dies is published again b
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
@@ -20,7 +23,7 @@ import asyncpg
 from shared import outbox
 from shared.db import Database, get_database
 from shared.events import OrderEvent
-from shared.kafka import producer_options
+from shared.kafka import Message, producer_options, send_batched
 from shared.metrics import EVENTS_PUBLISHED, PUBLISH_FAILURES
 from shared.settings import Settings, get_settings
 
@@ -28,6 +31,7 @@ log = logging.getLogger("orders.publisher")
 
 # Far below RELAY_MIN_AGE_SECONDS, so the relay does not take these events for missed ones.
 MARK_DELAY_SECONDS = 0.2
+LINGER_SECONDS = 0.02
 
 
 class BrokerUnavailable(Exception):
@@ -67,6 +71,7 @@ class Publisher:
 
         while True:
             await self._wakeup.wait()
+            await asyncio.sleep(LINGER_SECONDS)
             self._wakeup.clear()
             batch, self._pending = self._pending, []
             if batch:
@@ -92,20 +97,11 @@ class Publisher:
 
         try:
             producer = await self._started_producer()
-            sent = [
-                await producer.send(
-                    event.topic,
-                    event.data,
-                    key=str(event.order_id).encode(),
-                    headers=event.kafka_headers(),
-                )
-                for event in events
-            ]
-            await asyncio.gather(*sent)
+            await send_batched(producer, [_message(event) for event in events])
         except (KafkaError, OSError) as exc:
             raise BrokerUnavailable(repr(exc)) from exc
-        for event in events:
-            EVENTS_PUBLISHED.labels(event.type).inc()
+        for event_type, count in Counter(event.type for event in events).items():
+            EVENTS_PUBLISHED.labels(event_type).inc(count)
         ids = [event.id for event in events]
         if conn is not None:
             await outbox.mark_published(conn, ids)
@@ -151,6 +147,10 @@ class Publisher:
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
+
+
+def _message(event: OrderEvent) -> Message:
+    return Message(event.topic, str(event.order_id).encode(), event.data, event.kafka_headers())
 
 
 @lru_cache

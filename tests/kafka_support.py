@@ -14,6 +14,8 @@ class Record:
     key: str
     headers: dict[str, str]
     value: bytes
+    partition: int = 0
+    offset: int = 0
 
 
 async def read_topics(bootstrap_servers: str, topics: tuple[str, ...]) -> list[Record]:
@@ -41,6 +43,8 @@ async def read_topics(bootstrap_servers: str, topics: tuple[str, ...]) -> list[R
                         (r.key or b"").decode(),
                         {k: v.decode() for k, v in r.headers},
                         r.value or b"",
+                        r.partition,
+                        r.offset,
                     )
                     for r in tp_records
                 ]
