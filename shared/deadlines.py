@@ -28,19 +28,21 @@ class Deadlines:
     async def run(self, work: Awaitable[T]) -> T:
         """Await `work` in the current task; raise DeadlineExceeded when it takes too long."""
         task = asyncio.current_task()
-        assert task is not None
+        if task is None:
+            raise RuntimeError("Deadlines.run needs a task")
         loop = asyncio.get_running_loop()
         self._running[task] = loop.time() + self.seconds
-        if self._sweeper is None:
+        if self._sweeper is None or self._sweeper.done():
             self._sweeper = loop.create_task(self._sweep())
         cancelling = task.cancelling()
         try:
             return await work
         except asyncio.CancelledError:
-            # Ours alone (as in asyncio.timeout): another cancellation still propagates.
-            if task in self._expired and task.uncancel() <= cancelling:
+            if task in self._expired:
                 self._expired.discard(task)
-                raise DeadlineExceeded from None
+                # Ours alone (as in asyncio.timeout): another cancellation still propagates.
+                if task.uncancel() <= cancelling:
+                    raise DeadlineExceeded from None
             raise
         finally:
             del self._running[task]

@@ -78,3 +78,22 @@ async def test_work_that_swallows_the_cancellation_leaves_the_task_uncancelled()
     assert current is not None
     assert current.cancelling() == 0
     await asyncio.sleep(0.01)  # the task can await again: no cancellation is left pending
+
+
+async def test_a_cancellation_from_elsewhere_after_the_deadline_still_propagates() -> None:
+    deadlines = Deadlines(0.1)
+    outside = asyncio.Event()
+
+    async def stuck() -> None:
+        while True:
+            try:
+                await asyncio.sleep(30)
+            except asyncio.CancelledError:
+                outside.set()  # swallow ours, wait for the next one
+                await asyncio.sleep(30)
+
+    task = asyncio.create_task(deadlines.run(stuck()))
+    await asyncio.wait_for(outside.wait(), 5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
