@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import aiohttp
 
-from shared.local.kafka_source import LocalKafkaSource
+from shared.local.kafka_source import LocalKafkaSource, local_connector
 from shared.local.manifests import KafkaSourceSpec, PingSourceSpec, kafka_sources, ping_sources
 from shared.local.topology import sink_urls
 from shared.settings import Settings
@@ -42,7 +42,8 @@ async def _keep_consuming(spec: KafkaSourceSpec, sink_url: str, settings: Settin
 
 
 async def _keep_pinging(spec: PingSourceSpec, sink_url: str, interval: float) -> None:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as http:
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with aiohttp.ClientSession(timeout=timeout, connector=local_connector()) as http:
         while True:
             await asyncio.sleep(interval)
             try:

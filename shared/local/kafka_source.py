@@ -22,6 +22,11 @@ RETRYABLE = frozenset({404, 408, 409, 429})
 log = logging.getLogger("orders.kafka_source")
 
 
+def local_connector(limit: int = 100) -> aiohttp.TCPConnector:
+    """The sinks are local addresses: the threaded resolver spares aiodns's channel and thread."""
+    return aiohttp.TCPConnector(limit=limit, resolver=aiohttp.ThreadedResolver())
+
+
 def is_retryable(status: int | None) -> bool:
     return status is None or status >= 500 or status in RETRYABLE
 
@@ -104,7 +109,7 @@ class LocalKafkaSource:
         self._dead_letters = AIOKafkaProducer(**producer_options(self.settings))
         timeout = aiohttp.ClientTimeout(total=self.spec.delivery.timeout)
         async with aiohttp.ClientSession(
-            timeout=timeout, connector=aiohttp.TCPConnector(limit=0)
+            timeout=timeout, connector=local_connector(limit=0)
         ) as http:
             self._http = http
             await self._dead_letters.start()
