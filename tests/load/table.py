@@ -48,7 +48,9 @@ def render_table(results: dict[str, Any]) -> str:
     lines.append(
         f"| lifecycle: orders/s created and shipped ({life['rate_asked']}/s asked for "
         f"{life['duration_s']} s; {life['orders_shipped']:,} shipped, "
-        f"{life['orders_not_shipped']} not) | {rate:,.0f} | | | | >= 250: {_met(rate >= 250)} |"
+        f"{life['orders_not_shipped']} not; last ship {life['last_create_to_last_ship_s']:.2f} s "
+        f"after the last create) | {rate:,.1f} | | | | >= 250, none lost: "
+        f"{_met(rate >= 250 and life['orders_not_shipped'] == 0)} |"
     )
     lines.append(
         f"| lifecycle: create p50/p95/p99 ms | {life['create_p50_ms']:.1f}/"
