@@ -15,10 +15,16 @@ _COLUMNS = ", ".join(OUTBOX_COLUMNS)
 _TYPES = ("uuid", "uuid", "text", "text", "timestamptz", "bytea", "text")
 
 
-def insert_event_sql(first_placeholder: int = 1, *, from_rows: str | None = None) -> str:
+def insert_event_sql(
+    first_placeholder: int = 1, *, from_rows: str | None = None, arrays: bool = False
+) -> str:
     """INSERT of one event whose values are the placeholders from `first_placeholder` on;
-    with `from_rows` (a CTE's name), one event for each of its rows (none if it has none)."""
+    with `from_rows` (a CTE's name), one event for each of its rows (none if it has none);
+    with `arrays`, each placeholder is an array holding that column of many events."""
     numbers = range(first_placeholder, first_placeholder + len(OUTBOX_COLUMNS))
+    if arrays:
+        columns = ", ".join(f"${n}::{kind}[]" for n, kind in zip(numbers, _TYPES, strict=True))
+        return f"INSERT INTO outbox ({_COLUMNS}) SELECT * FROM unnest({columns})"
     if from_rows is None:
         values = ", ".join(f"${n}" for n in numbers)
         return f"INSERT INTO outbox ({_COLUMNS}) VALUES ({values})"
