@@ -10,6 +10,7 @@ unavailable is retried row by row, so one bad row fails only its own request.
 
 import asyncio
 from functools import lru_cache
+from typing import NamedTuple
 
 from shared import order_store
 from shared.db import Database, DatabaseUnavailable, get_database
@@ -18,7 +19,11 @@ from shared.orders import Order
 
 MAX_ROWS = 64
 
-_Waiting = tuple[Order, OrderEvent, asyncio.Future[None]]
+
+class _Waiting(NamedTuple):
+    order: Order
+    event: OrderEvent
+    inserted: asyncio.Future[None]
 
 
 class CreateBatches:
@@ -30,7 +35,7 @@ class CreateBatches:
     async def insert(self, order: Order, event: OrderEvent) -> None:
         """Insert `order` and the event announcing it; return once both are committed."""
         inserted = asyncio.get_running_loop().create_future()
-        self._waiting.append((order, event, inserted))
+        self._waiting.append(_Waiting(order, event, inserted))
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._insert_waiting())
         await inserted
@@ -39,14 +44,14 @@ class CreateBatches:
         while self._waiting:
             taken, self._waiting = self._waiting[:MAX_ROWS], self._waiting[MAX_ROWS:]
             # A caller gone (its deadline passed) before its turn: its order is never written.
-            batch = [waiting for waiting in taken if not waiting[2].done()]
+            batch = [waiting for waiting in taken if not waiting.inserted.done()]
             if batch:
                 await self._insert(batch)
 
     async def _insert(self, batch: list[_Waiting]) -> None:
         try:
             async with self._database.connection() as conn:
-                await order_store.insert_announced_orders(conn, [(o, e) for o, e, _ in batch])
+                await order_store.insert_announced_orders(conn, [(w.order, w.event) for w in batch])
         except DatabaseUnavailable as exc:
             _settle(batch, exc)
         except Exception as exc:
@@ -60,13 +65,13 @@ class CreateBatches:
 
 
 def _settle(batch: list[_Waiting], error: BaseException | None) -> None:
-    for _, _, inserted in batch:
-        if inserted.done():
+    for waiting in batch:
+        if waiting.inserted.done():
             continue
         if error is None:
-            inserted.set_result(None)
+            waiting.inserted.set_result(None)
         else:
-            inserted.set_exception(error)
+            waiting.inserted.set_exception(error)
 
 
 @lru_cache

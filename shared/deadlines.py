@@ -42,7 +42,7 @@ class Deadlines:
                 self._expired.discard(task)
                 # Ours alone (as in asyncio.timeout): another cancellation still propagates.
                 if task.uncancel() <= cancelling:
-                    raise DeadlineExceeded from None
+                    raise DeadlineExceeded(f"still waiting after {self.seconds:g} s") from None
             raise
         finally:
             del self._running[task]

@@ -4,10 +4,10 @@ Each process has one producer. Events submitted after a commit are sent by a bac
 in batches, one per partition, after waiting a few milliseconds for more: a produce request and
 its acknowledgement cost about 0.4 ms of CPU however few events they carry. Acknowledged events
 are marked published a moment later, many per statement: one UPDATE per event was a third of
-the database's statements per order. Whatever fails here stays
-unpublished in the outbox, where the relay finds it: a request never waits for the broker. An
-event acknowledged but not yet marked when the process dies is published again by the relay
-(consumers see at-least-once delivery anyway).
+the database's statements per order. Whatever fails here stays unpublished in the outbox, where
+the relay finds it: a request never waits for the broker. An event acknowledged but not yet
+marked when the process dies is published again by the relay (consumers see at-least-once
+delivery anyway).
 """
 
 import asyncio

@@ -33,7 +33,7 @@ class OrderResponse(Response):
         self.background = None
         self.raw_headers = [
             (b"content-length", str(len(body)).encode()),
-            (b"content-type", b"application/json"),
+            (b"content-type", JSON.encode()),
             (b"etag", http_input.etag(version).encode()),
         ]
         if created:
