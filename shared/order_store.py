@@ -13,7 +13,7 @@ import orjson
 
 from shared import outbox
 from shared.events import OrderEvent
-from shared.lifecycle import EDITABLE_STATUSES, NEXT_STATUS, OrderStatus
+from shared.lifecycle import EDITABLE_STATUSES, NEXT_STATUS, OrderStatus, previous_status
 from shared.orders import IdempotencyKeyReused, Order, refuse_change
 from shared.schemas import OrderIn
 
@@ -89,15 +89,35 @@ RETURNING {_COLUMNS}"""
 }
 # The step and the event announcing it in one statement, applied only while the order is at the
 # version the triggering event showed (every change bumps the version, so the row is then
-# exactly the event's order): one round trip instead of BEGIN, UPDATE, INSERT, COMMIT.
+# exactly the event's order): one round trip instead of BEGIN, UPDATE, INSERT, COMMIT. The
+# order's times are the event's ($8); its id is the event's order id ($5).
 ADVANCE_ANNOUNCED = {
     reached: f"""
 WITH moved AS (
   UPDATE orders
-  SET status = $3, version = version + 1, updated_at = $4, {reached.lower()}_at = $4
-  WHERE id = $1 AND status = $2 AND version = $5
+  SET status = $2, version = version + 1, updated_at = $8, {reached.lower()}_at = $8
+  WHERE id = $5 AND status = $1 AND version = $3
   RETURNING id)
-{outbox.insert_event_sql(6, from_rows="moved")}"""
+{outbox.insert_event_sql(4, from_rows="moved")}"""
+    for reached in NEXT_STATUS.values()
+}
+# The same for many orders (one event each), the versions and events as arrays; returns the
+# ids of the orders moved.
+ADVANCE_ANNOUNCED_ORDERS = {
+    reached: f"""
+WITH announced AS (
+  SELECT * FROM unnest($3::int[], {outbox.event_arrays_sql(4)})
+    AS a (version, {outbox.COLUMNS})),
+moved AS (
+  UPDATE orders o
+  SET status = $2, version = o.version + 1, updated_at = a.time, {reached.lower()}_at = a.time
+  FROM announced a
+  WHERE o.id = a.order_id AND o.status = $1 AND o.version = a.version
+  RETURNING o.id)
+INSERT INTO outbox ({outbox.COLUMNS})
+SELECT {", ".join(f"a.{c}" for c in outbox.OUTBOX_COLUMNS)}
+FROM announced a JOIN moved m ON m.id = a.order_id
+RETURNING order_id"""
     for reached in NEXT_STATUS.values()
 }
 CLAIM_KEY = """
@@ -118,12 +138,12 @@ async def insert_announced_order(conn: asyncpg.Connection, order: Order, event: 
 
 async def insert_announced_orders(
     conn: asyncpg.Connection, announced: Sequence[tuple[Order, OrderEvent]]
-) -> None:
-    """New orders and the events announcing them, all or none. One order goes as one row: the
-    arrays cost more than they save below two."""
+) -> list[UUID]:
+    """New orders and the events announcing them, all or none; the ids of the orders. One
+    order goes as one row: the arrays cost more than they save below two."""
     if len(announced) == 1:
         await insert_announced_order(conn, *announced[0])
-        return
+        return [announced[0][0]["id"]]
     orders = [
         [orjson.dumps(order[c]).decode() if c == "items" else order[c] for c in ORDER_COLUMNS]
         for order, _ in announced
@@ -132,6 +152,7 @@ async def insert_announced_orders(
     await conn.execute(
         INSERT_ANNOUNCED_ORDERS, *zip(*orders, strict=True), *zip(*events, strict=True)
     )
+    return [order["id"] for order, _ in announced]
 
 
 async def get_order(
@@ -220,20 +241,34 @@ async def advance_announced(
     from_status: OrderStatus,
     to_status: OrderStatus,
     version: int,
-    now: datetime,
     event: OrderEvent,
 ) -> bool:
     """Move the order on and write `event`, if it is still at `from_status` and `version`."""
     status: str = await conn.execute(
-        ADVANCE_ANNOUNCED[to_status],
-        event.order_id,
-        from_status,
-        to_status,
-        now,
-        version,
-        *outbox.event_values(event),
+        ADVANCE_ANNOUNCED[to_status], from_status, to_status, version, *outbox.event_values(event)
     )
     return status == "INSERT 0 1"
+
+
+async def advance_announced_orders(
+    conn: asyncpg.Connection, announced: Sequence[tuple[int, OrderEvent]], *, to_status: OrderStatus
+) -> set[UUID]:
+    """`advance_announced` for many (version, event) pairs, at most one per order, all or
+    none; the ids of the orders moved. One pair goes as one row."""
+    from_status = previous_status(to_status)
+    if len(announced) == 1:
+        version, event = announced[0]
+        moved = await advance_announced(conn, from_status, to_status, version, event)
+        return {event.order_id} if moved else set()
+    events = [outbox.event_values(event) for _, event in announced]
+    rows = await conn.fetch(
+        ADVANCE_ANNOUNCED_ORDERS[to_status],
+        from_status,
+        to_status,
+        [version for version, _ in announced],
+        *zip(*events, strict=True),
+    )
+    return {row[0] for row in rows}
 
 
 async def order_state(

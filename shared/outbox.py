@@ -8,11 +8,17 @@ import asyncpg
 from shared.events import EventType, OrderEvent
 
 OUTBOX_COLUMNS = ("id", "order_id", "type", "source", "time", "data", "traceparent")
-_COLUMNS = ", ".join(OUTBOX_COLUMNS)
+COLUMNS = ", ".join(OUTBOX_COLUMNS)
 
 
 # Column types, for the INSERT ... SELECT form, where PostgreSQL cannot infer them.
 _TYPES = ("uuid", "uuid", "text", "text", "timestamptz", "bytea", "text")
+
+
+def event_arrays_sql(first_placeholder: int) -> str:
+    """The placeholders from `first_placeholder` on, each an array of one column of events."""
+    numbers = range(first_placeholder, first_placeholder + len(OUTBOX_COLUMNS))
+    return ", ".join(f"${n}::{kind}[]" for n, kind in zip(numbers, _TYPES, strict=True))
 
 
 def insert_event_sql(
@@ -21,21 +27,21 @@ def insert_event_sql(
     """INSERT of one event whose values are the placeholders from `first_placeholder` on;
     with `from_rows` (a CTE's name), one event for each of its rows (none if it has none);
     with `arrays`, each placeholder is an array holding that column of many events."""
-    numbers = range(first_placeholder, first_placeholder + len(OUTBOX_COLUMNS))
     if arrays:
-        columns = ", ".join(f"${n}::{kind}[]" for n, kind in zip(numbers, _TYPES, strict=True))
-        return f"INSERT INTO outbox ({_COLUMNS}) SELECT * FROM unnest({columns})"
+        columns = event_arrays_sql(first_placeholder)
+        return f"INSERT INTO outbox ({COLUMNS}) SELECT * FROM unnest({columns})"
+    numbers = range(first_placeholder, first_placeholder + len(OUTBOX_COLUMNS))
     if from_rows is None:
         values = ", ".join(f"${n}" for n in numbers)
-        return f"INSERT INTO outbox ({_COLUMNS}) VALUES ({values})"
+        return f"INSERT INTO outbox ({COLUMNS}) VALUES ({values})"
     typed = ", ".join(f"${n}::{kind}" for n, kind in zip(numbers, _TYPES, strict=True))
-    return f"INSERT INTO outbox ({_COLUMNS}) SELECT {typed} FROM {from_rows}"
+    return f"INSERT INTO outbox ({COLUMNS}) SELECT {typed} FROM {from_rows}"
 
 
 INSERT_EVENT = insert_event_sql()
 MARK_PUBLISHED = "UPDATE outbox SET published_at = now() WHERE id = ANY($1::uuid[])"
 CLAIM_UNPUBLISHED = f"""
-SELECT {_COLUMNS} FROM outbox
+SELECT {COLUMNS} FROM outbox
 WHERE published_at IS NULL AND time < now() - make_interval(secs => $1)
 ORDER BY seq LIMIT $2
 FOR UPDATE SKIP LOCKED"""

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
 from shared import order_store, outbox
+from shared.batched_writes import status_advances
 from shared.cloudevent import CloudEvent
 from shared.db import DatabaseUnavailable, get_database
 from shared.events import SOURCES, EventType, order_event, valid_traceparent
@@ -166,13 +167,11 @@ async def _move(step: Step, accepted: AcceptedEvent) -> str:
 async def _move_as_announced(
     step: Step, accepted: AcceptedEvent, order: Order, now: datetime
 ) -> bool:
-    """The common case in one statement: the order is still as the event showed it."""
+    """The common case in one statement, shared with the steps arriving meanwhile: the order is
+    still as the event showed it."""
     payload = to_json(advanced(order, step.reaches, now))
     next_event = order_event(step.announces, accepted.order_id, payload, now, accepted.traceparent)
-    async with get_database().connection() as conn:
-        moved = await order_store.advance_announced(
-            conn, previous_status(step.reaches), step.reaches, order["version"], now, next_event
-        )
+    moved = await status_advances(step.reaches).write((order["version"], next_event))
     if moved:
         get_publisher().submit(next_event)
     return moved

@@ -10,7 +10,7 @@ import asyncpg
 import httpx
 import pytest
 
-from shared.create_batches import get_create_batches
+from shared.batched_writes import order_inserts, status_advances
 from shared.db import get_database
 from shared.events import ALL_TOPICS
 from shared.kafka import ensure_topics
@@ -39,7 +39,8 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     os.environ["DATABASE_URL"] = url
     get_settings.cache_clear()
     get_database.cache_clear()
-    get_create_batches.cache_clear()
+    order_inserts.cache_clear()
+    status_advances.cache_clear()
     yield url
     if postgres is not None:
         postgres.stop()

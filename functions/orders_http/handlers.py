@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from functions.orders_http import http_input
 from shared import order_store, outbox
-from shared.create_batches import get_create_batches
+from shared.batched_writes import order_inserts
 from shared.db import Database
 from shared.events import EventType, order_event, valid_traceparent
 from shared.orders import OrderNotFound, new_order, to_json
@@ -53,7 +53,7 @@ async def create_order(request: Request, db: Database, settings: Settings) -> Re
     payload = to_json(order)
     event = order_event(EventType.CREATED, order["id"], payload, now, _traceparent(request))
     if key is None:
-        await get_create_batches().insert(order, event)
+        await order_inserts().write((order, event))
     else:
         request_hash = hashlib.sha256(
             orjson.dumps(body.model_dump(), option=orjson.OPT_SORT_KEYS)
