@@ -150,3 +150,21 @@ async def test_a_bad_row_fails_only_its_own_step(db: asyncpg.Connection) -> None
     assert {row["id"]: row["status"] for row in statuses} == {
         order["id"]: "CREATED" if order is orders[3] else "CONFIRMED" for order in orders
     }
+
+
+async def test_racing_replicas_move_each_order_once(db: asyncpg.Connection) -> None:
+    orders = await _created(60)
+    # Two instances of the confirm function, each handed every step (in opposite orders).
+    replicas = [status_advances.__wrapped__(OrderStatus.CONFIRMED) for _ in range(2)]
+    steps = [_confirmed(order) for order in orders]
+    first, second = await asyncio.gather(
+        asyncio.gather(*(replicas[0].write(row) for row in steps)),
+        asyncio.gather(*(replicas[1].write(row) for row in reversed(steps))),
+    )
+    assert [a + b for a, b in zip(first, reversed(second), strict=True)] == [1] * 60
+    events = await db.fetchval(
+        "SELECT count(*) FROM outbox WHERE type = $1 AND order_id = ANY($2)",
+        EventType.CONFIRMED,
+        [order["id"] for order in orders],
+    )
+    assert events == 60
