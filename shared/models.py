@@ -55,6 +55,7 @@ class IdempotencyKey(SQLModel, table=True):
     """The first answer to a POST carrying an `Idempotency-Key`, replayed for its retries."""
 
     __tablename__ = "idempotency_keys"
+    __table_args__ = (Index("ix_idempotency_keys_created_at", "created_at"),)
 
     key: str = Field(sa_column=Column(Text, primary_key=True))
     request_hash: str = Field(sa_column=Column(Text, nullable=False))
@@ -71,6 +72,8 @@ class OutboxEvent(SQLModel, table=True):
     __table_args__ = (
         Index("ix_outbox_unpublished", "seq", postgresql_where=text("published_at IS NULL")),
         Index("ix_outbox_order", "order_id"),
+        # The relay's retention delete finds old events through it, not by reading them all.
+        Index("ix_outbox_time", "time"),
     )
 
     id: UUID = Field(primary_key=True)

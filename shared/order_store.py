@@ -124,7 +124,9 @@ CLAIM_KEY = """
 INSERT INTO idempotency_keys (key, request_hash, order_id, status_code, body, created_at)
 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (key) DO NOTHING"""
 SELECT_KEY = "SELECT request_hash, status_code, body FROM idempotency_keys WHERE key = $1"
-FORGET_KEYS = "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1)"
+FORGET_KEYS = """
+DELETE FROM idempotency_keys WHERE key IN (
+  SELECT key FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1) LIMIT $2)"""
 
 
 def _values(order: Order) -> list[Any]:
@@ -301,6 +303,8 @@ async def claim_idempotency_key(
     return row["status_code"], row["body"]
 
 
-async def forget_idempotency_keys(conn: asyncpg.Connection, older_than_seconds: float) -> int:
-    status: str = await conn.execute(FORGET_KEYS, older_than_seconds)
+async def forget_idempotency_keys(
+    conn: asyncpg.Connection, older_than_seconds: float, limit: int
+) -> int:
+    status: str = await conn.execute(FORGET_KEYS, older_than_seconds, limit)
     return int(status.rsplit(" ", 1)[1])

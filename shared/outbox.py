@@ -57,11 +57,17 @@ ORDER BY e.order_id, e.seq DESC"""
 BACKLOG = """
 SELECT count(*), coalesce(extract(epoch FROM now() - min(time)), 0)::float8
 FROM outbox WHERE published_at IS NULL"""
+# Up to $2 events published more than $1 seconds ago, except those of in-flight orders (the relay
+# re-drives an order from its last event). `time` is implied (an event is published after its
+# time) and lets the index find the old rows.
 FORGET_PUBLISHED = """
-DELETE FROM outbox e
-WHERE published_at < now() - make_interval(secs => $1)
-  AND NOT EXISTS (
-    SELECT 1 FROM orders o WHERE o.id = e.order_id AND o.status IN ('CREATED', 'CONFIRMED'))"""
+DELETE FROM outbox WHERE id IN (
+  SELECT e.id FROM outbox e
+  WHERE e.time < now() - make_interval(secs => $1)
+    AND e.published_at < now() - make_interval(secs => $1)
+    AND NOT EXISTS (
+      SELECT 1 FROM orders o WHERE o.id = e.order_id AND o.status IN ('CREATED', 'CONFIRMED'))
+  LIMIT $2)"""
 
 
 def event_values(event: OrderEvent) -> list[object]:
@@ -97,6 +103,6 @@ async def backlog(conn: asyncpg.Connection) -> tuple[int, float]:
     return row[0], row[1]
 
 
-async def forget_published(conn: asyncpg.Connection, older_than_seconds: float) -> int:
-    status: str = await conn.execute(FORGET_PUBLISHED, older_than_seconds)
+async def forget_published(conn: asyncpg.Connection, older_than_seconds: float, limit: int) -> int:
+    status: str = await conn.execute(FORGET_PUBLISHED, older_than_seconds, limit)
     return int(status.rsplit(" ", 1)[1])

@@ -5,6 +5,7 @@ publishes them before its transaction commits, so no row is published by two rel
 """
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from shared import order_store, outbox
@@ -14,6 +15,8 @@ from shared.publisher import Publisher
 from shared.settings import Settings
 
 BATCH = 500
+# Rows one retention statement deletes: a sweep after a long pause catches up in short steps.
+FORGET_BATCH = 5000
 log = logging.getLogger("orders.relay")
 
 
@@ -31,29 +34,50 @@ def overdue_after(settings: Settings) -> tuple[float, float]:
     return settings.confirm_delay_seconds + grace, settings.ship_delay_seconds + grace
 
 
+async def _until_short(batch: int, step: Callable[[], Awaitable[int]]) -> int:
+    """Run `step` (which handles up to `batch` rows) until it handles fewer; the rows handled."""
+    total = 0
+    while True:
+        handled = await step()
+        total += handled
+        if handled < batch:
+            return total
+
+
 async def sweep(
     settings: Settings,
     database: Database,
     publisher: Publisher,
     redrive_after: tuple[float, float],
 ) -> SweepReport:
-    published = 0
-    while True:
+    async def publish_unpublished() -> int:
         async with database.transaction() as conn:
             events = await outbox.claim_unpublished(conn, settings.relay_min_age_seconds, BATCH)
             if events:
                 await publisher.publish(events, conn)
-        published += len(events)
-        if len(events) < BATCH:
-            break
+        return len(events)
+
+    async def forget_published() -> int:
+        async with database.connection() as conn:
+            return await outbox.forget_published(
+                conn, settings.outbox_retention_seconds, FORGET_BATCH
+            )
+
+    async def forget_keys() -> int:
+        async with database.connection() as conn:
+            return await order_store.forget_idempotency_keys(
+                conn, settings.idempotency_retention_seconds, FORGET_BATCH
+            )
+
+    published = await _until_short(BATCH, publish_unpublished)
     async with database.connection() as conn:
         stalled = await outbox.driving_events(conn, *redrive_after)
     if stalled:
         # Handlers are idempotent: re-sending the event of an order that is merely slow is harmless.
         await publisher.publish(stalled)
+    forgotten = await _until_short(FORGET_BATCH, forget_published)
+    await _until_short(FORGET_BATCH, forget_keys)
     async with database.connection() as conn:
-        forgotten = await outbox.forget_published(conn, settings.outbox_retention_seconds)
-        await order_store.forget_idempotency_keys(conn, settings.idempotency_retention_seconds)
         backlog, oldest_age = await outbox.backlog(conn)
     OUTBOX_BACKLOG.set(backlog)
     OUTBOX_OLDEST_AGE.set(oldest_age)

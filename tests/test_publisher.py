@@ -11,7 +11,7 @@ from shared.db import get_database
 from shared.events import OrderEvent
 from shared.outbox import OUTBOX_COLUMNS
 from shared.publisher import BrokerUnavailable, Publisher, get_publisher
-from shared.relay import sweep
+from shared.relay import FORGET_BATCH, sweep
 from shared.settings import Settings, get_settings
 from tests.kafka_support import read_topics, wait_for_records
 from tests.support import free_port, order_body
@@ -142,3 +142,32 @@ async def test_relay_forgets_expired_idempotency_keys(
     again = await client.post("/", json=order_body(), headers={"Idempotency-Key": "old"})
     assert again.status_code == 201
     assert await db.fetchval("SELECT count(*) FROM orders") == 3, "an expired key makes a new order"
+
+
+async def test_relay_forgets_published_events_past_retention_except_in_flight_orders(
+    client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    ids = [uuid.UUID((await client.post("/", json=order_body())).json()["id"]) for _ in range(4)]
+    await get_publisher().flush()
+    in_flight, _shipped_long_ago, recent, unpublished = ids
+    await db.execute("UPDATE orders SET status = 'SHIPPED' WHERE id <> $1", in_flight)
+    await db.execute(
+        "UPDATE outbox SET time = now() - interval '8 days', published_at = CASE WHEN"
+        " order_id = $1 THEN NULL ELSE now() - interval '8 days' END WHERE order_id <> $2",
+        unpublished,
+        recent,
+    )
+    # Events of orders deleted since, more than one statement deletes.
+    await db.execute(
+        "INSERT INTO outbox (id, order_id, type, source, time, data, published_at)"
+        " SELECT gen_random_uuid(), gen_random_uuid(), 'orders.order.deleted', '/x',"
+        " now() - interval '8 days', '\\x7b7d', now() - interval '8 days'"
+        " FROM generate_series(1, $1)",
+        FORGET_BATCH + 10,
+    )
+    # A relay that leaves the unpublished event alone (it is not old enough to send).
+    settings = get_settings().model_copy(update={"relay_min_age_seconds": 1e9})
+    report = await sweep(settings, get_database(), get_publisher(), NO_REDRIVE)
+    assert report.forgotten == FORGET_BATCH + 11
+    kept = await db.fetch("SELECT DISTINCT order_id FROM outbox")
+    assert {row["order_id"] for row in kept} == {in_flight, recent, unpublished}
