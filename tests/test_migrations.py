@@ -31,3 +31,17 @@ def test_code_expects_the_newest_revision() -> None:
 def test_runtime_sql_names_the_model_columns() -> None:
     model_columns = set(Order.__table__.columns.keys())  # type: ignore[attr-defined]
     assert set(ORDER_COLUMNS) == model_columns - {"seq"}
+
+
+def test_the_index_migration_runs_again_after_being_cut_short(database_url: str) -> None:
+    # Its indexes are built outside a transaction: a run that died before recording the
+    # revision left them behind, and the next run must still succeed.
+    command.stamp(_config(database_url), "0002")
+    command.upgrade(_config(database_url), "head")
+    command.check(_config(database_url))
+
+
+def test_the_index_migration_goes_down_and_up_again(database_url: str) -> None:
+    command.downgrade(_config(database_url), "0002")
+    command.upgrade(_config(database_url), "head")
+    command.check(_config(database_url))

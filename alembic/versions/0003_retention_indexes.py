@@ -14,7 +14,8 @@ down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# Built without blocking writes (so outside a transaction): a live outbox may be large.
+# Built without blocking writes (so outside a transaction): a live outbox may be large. A build
+# cut short leaves an invalid index behind, so a rerun drops whatever is there and builds anew.
 INDEXES = (
     ("ix_outbox_time", "outbox", "time"),
     ("ix_idempotency_keys_created_at", "idempotency_keys", "created_at"),
