@@ -13,12 +13,21 @@ from typing import Any
 import asyncpg
 import orjson
 
-from shared.deadlines import Deadlines
+from shared.deadlines import DeadlineExceeded, Deadlines
 from shared.settings import Settings, get_settings
 
 
 class DatabaseUnavailable(Exception):
     """PostgreSQL cannot be reached right now; the caller should retry later."""
+
+    reason = "database unavailable"
+
+
+class DatabaseBusy(DatabaseUnavailable):
+    """PostgreSQL answers, but every pooled connection stayed in use while this caller waited
+    for one: too much work at once, not an outage."""
+
+    reason = "database busy"
 
 
 # Failures that mean "the database is not there", as opposed to a bug in a statement.
@@ -80,7 +89,13 @@ class Database:
         try:
             pool = await self._get_pool()
             # Not pool.acquire(timeout=...): that costs a task per acquire (16 µs).
-            conn = await self._acquiring.run(pool.acquire())
+            try:
+                conn = await self._acquiring.run(pool.acquire())
+            except DeadlineExceeded as exc:
+                size = pool.get_max_size()
+                if pool.get_idle_size() == 0 and pool.get_size() >= size:
+                    raise DatabaseBusy(f"all {size} connections in use, {exc}") from exc
+                raise
             try:
                 yield conn
             finally:

@@ -20,7 +20,7 @@ async def ready(database: Database, retry_after_seconds: int) -> Response:
     try:
         revision = await database.fetch_value("SELECT version_num FROM alembic_version")
     except DatabaseUnavailable as exc:
-        return service_unavailable("not-ready", f"database unreachable: {exc}", retry_after_seconds)
+        return service_unavailable("not-ready", f"{exc.reason}: {exc}", retry_after_seconds)
     except asyncpg.UndefinedTableError:
         revision = None
     if revision != SCHEMA_REVISION:

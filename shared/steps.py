@@ -125,11 +125,12 @@ async def advance(step: Step, event: CloudEvent) -> str:
     except DatabaseUnavailable as exc:
         EVENTS_HANDLED.labels(step.accepts, "retry").inc()
         log.warning(
-            "database unavailable, asking for a redelivery: %s",
+            "%s, asking for a redelivery: %s",
+            exc.reason,
             exc,
             extra={"order_id": accepted.order_id, "event_id": accepted.id},
         )
-        raise retry_later("database unavailable", settings) from exc
+        raise retry_later(exc.reason, settings) from exc
     EVENTS_HANDLED.labels(step.accepts, outcome).inc()
     EVENT_HANDLING.labels(step.accepts).observe(time.perf_counter() - started)
     # Debug for the common case: a line per step costs a tenth of a step's CPU.

@@ -89,3 +89,31 @@ def test_many_requests_at_once_are_all_answered(served: str) -> None:
         return [answer.status_code for answer in answers]
 
     assert set(asyncio.run(burst())) == {201}
+
+
+async def test_a_pool_in_use_past_the_wait_answers_503_busy_not_unreachable(
+    database_url: str, broker: str
+) -> None:
+    env = {
+        "DATABASE_URL": database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": broker,
+        "DB_POOL_MIN_SIZE": "1",
+        "DB_POOL_MAX_SIZE": "1",
+        "DB_CONNECT_TIMEOUT_SECONDS": "0.5",
+    }
+    with served_function("orders_http", env) as url:
+        order = httpx.post(f"{url}/", json=order_body()).json()
+        async with httpx.AsyncClient(timeout=30) as client:
+            locker = await asyncpg.connect(database_url)
+            try:
+                async with locker.transaction():
+                    await locker.execute("LOCK TABLE orders IN ACCESS EXCLUSIVE MODE")
+                    holding = asyncio.create_task(client.get(f"{url}/{order['id']}"))
+                    await asyncio.sleep(0.3)  # the first read holds the pool's one connection
+                    waiting = await client.get(f"{url}/{order['id']}")
+            finally:
+                await locker.close()
+            assert (await holding).status_code == 200
+        assert waiting.status_code == 503
+        assert waiting.json()["type"] == "urn:orders:problem:database-busy"
+        assert waiting.headers["retry-after"].isdigit()

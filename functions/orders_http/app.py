@@ -10,7 +10,7 @@ from starlette.responses import Response
 from functions.orders_http import handlers
 from functions.orders_http.http_input import BadRequest
 from functions.orders_http.openapi import openapi_response
-from shared.db import Database, DatabaseUnavailable, get_database
+from shared.db import Database, DatabaseBusy, DatabaseUnavailable, get_database
 from shared.metrics import observe_request
 from shared.orders import (
     IdempotencyKeyReused,
@@ -48,6 +48,11 @@ _ORDER_ERRORS: dict[type[OrderError], tuple[int, str, str]] = {
     VersionMismatch: (412, "version-mismatch", "Precondition Failed"),
     IdempotencyKeyReused: (422, "idempotency-key-reused", "Unprocessable Content"),
 }
+# Each a 503: (slug, detail).
+_DATABASE_ERRORS: dict[type[DatabaseUnavailable], tuple[str, str]] = {
+    DatabaseUnavailable: ("database-unavailable", "the database cannot be reached; retry later"),
+    DatabaseBusy: ("database-busy", "every database connection stayed in use; retry shortly"),
+}
 
 
 def _resolve(request: Request) -> tuple[str, dict[str, Handler]]:
@@ -83,12 +88,9 @@ async def _answer(request: Request, methods: dict[str, Handler]) -> Response:
         status, slug, title = _ORDER_ERRORS[type(exc)]
         return problem(status, slug, title, str(exc))
     except DatabaseUnavailable as exc:
-        log.warning("database unavailable: %s", exc)
-        return service_unavailable(
-            "database-unavailable",
-            "the database cannot be reached right now; retry later",
-            settings.retry_after_seconds,
-        )
+        log.warning("%s: %s", exc.reason, exc)
+        slug, detail = _DATABASE_ERRORS[type(exc)]
+        return service_unavailable(slug, detail, settings.retry_after_seconds)
 
 
 async def dispatch(request: Request) -> Response:

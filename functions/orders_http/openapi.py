@@ -40,7 +40,7 @@ _STRING = {"schema": {"type": "string"}}
 _ETAG = {"ETag": {"description": "The order's version as an entity tag", **_STRING}}
 _RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait", **_STRING}}
 _UNAVAILABLE = {
-    "503": _problem("The database cannot be reached, or no answer in time", _RETRY_AFTER)
+    "503": _problem("The database cannot be reached or is busy, or no answer in time", _RETRY_AFTER)
 }
 _BODY = {
     "required": True,
