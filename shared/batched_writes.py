@@ -17,7 +17,7 @@ from uuid import UUID
 
 import asyncpg
 
-from shared import order_store
+from shared import order_moves, order_store
 from shared.db import Database, DatabaseUnavailable, get_database
 from shared.events import OrderEvent
 from shared.lifecycle import OrderStatus
@@ -122,5 +122,5 @@ def order_inserts() -> BatchedWrites[tuple[Order, OrderEvent]]:
 def status_advances(reached: OrderStatus) -> BatchedWrites[tuple[int, OrderEvent]]:
     """Orders moved on to `reached` from the version an event showed, each with the event
     announcing the move."""
-    write_many = partial(order_store.advance_announced_orders, to_status=reached)
+    write_many = partial(order_moves.advance_announced_orders, to_status=reached)
     return BatchedWrites(get_database(), write_many, _advanced_order)

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from shared import order_store, outbox
+from shared import idempotency_keys, outbox
 from shared.db import Database
 from shared.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
 from shared.publisher import Publisher
@@ -65,7 +65,7 @@ async def sweep(
 
     async def forget_keys() -> int:
         async with database.connection() as conn:
-            return await order_store.forget_idempotency_keys(
+            return await idempotency_keys.forget(
                 conn, settings.idempotency_retention_seconds, FORGET_BATCH
             )
 

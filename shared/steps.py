@@ -15,7 +15,7 @@ from uuid import UUID
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
-from shared import order_store, outbox
+from shared import order_moves, order_store, outbox
 from shared.batched_writes import status_advances
 from shared.cloudevent import CloudEvent
 from shared.db import DatabaseUnavailable, get_database
@@ -151,7 +151,7 @@ async def _move(step: Step, accepted: AcceptedEvent) -> str:
     # The order changed since the event (or the event's order was unusable), or this is a
     # duplicate: move whatever the row holds, and announce that.
     async with get_database().transaction() as conn:
-        order = await order_store.advance_status(
+        order = await order_moves.advance_status(
             conn, accepted.order_id, previous_status(step.reaches), step.reaches, now
         )
         if order is None:

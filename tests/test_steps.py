@@ -11,7 +11,7 @@ import httpx
 import orjson
 import pytest
 
-from shared import order_store
+from shared import order_moves
 from shared.events import EventType, OrderEvent, order_event
 from shared.lifecycle import OrderStatus
 from shared.outbox import OUTBOX_COLUMNS
@@ -309,9 +309,9 @@ async def test_the_one_statement_step_applies_only_at_the_events_version(
         return order_event(EventType.CONFIRMED, order_id, b"{}", now)
 
     created, reached = OrderStatus.CREATED, OrderStatus.CONFIRMED
-    assert not await order_store.advance_announced(db, created, reached, 2, confirmed())
+    assert not await order_moves.advance_announced(db, created, reached, 2, confirmed())
     assert await _types(db, order["id"]) == ["orders.order.created"]
-    assert await order_store.advance_announced(db, created, reached, 1, confirmed())
-    assert not await order_store.advance_announced(db, created, reached, 1, confirmed())
+    assert await order_moves.advance_announced(db, created, reached, 1, confirmed())
+    assert not await order_moves.advance_announced(db, created, reached, 1, confirmed())
     assert await _types(db, order["id"]) == ["orders.order.created", "orders.order.confirmed"]
     assert (await client.get(f"/{order['id']}")).json()["version"] == 2

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from functions.orders_http import http_input
-from shared import order_store, outbox
+from shared import idempotency_keys, order_store, outbox
 from shared.batched_writes import order_inserts
 from shared.db import Database
 from shared.events import EventType, order_event, valid_traceparent
@@ -59,7 +59,7 @@ async def create_order(request: Request, db: Database, settings: Settings) -> Re
             orjson.dumps(body.model_dump(), option=orjson.OPT_SORT_KEYS)
         ).hexdigest()
         async with db.transaction() as conn:
-            earlier = await order_store.claim_idempotency_key(
+            earlier = await idempotency_keys.claim(
                 conn, key, request_hash, order["id"], 201, payload.decode(), now
             )
             if earlier is not None:
