@@ -72,7 +72,8 @@ class BatchedWrites(Generic[Row]):
                 _settle(batch, exc)
                 return
             for one in batch:
-                await self._write([one])
+                if not one.written.done():  # its caller may have given up meanwhile
+                    await self._write([one])
         else:
             _settle(batch, changed)
 
