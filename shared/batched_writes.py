@@ -105,18 +105,14 @@ def _settle(batch: list[_Waiting[Row]], outcome: Collection[UUID] | BaseExceptio
             waiting.written.set_result(waiting.order_id in outcome)
 
 
-def _created_order(row: tuple[Order, OrderEvent]) -> UUID:
-    return row[1].order_id
-
-
-def _advanced_order(row: tuple[int, OrderEvent]) -> UUID:
+def _event_order(row: tuple[object, OrderEvent]) -> UUID:
     return row[1].order_id
 
 
 @lru_cache
 def order_inserts() -> BatchedWrites[tuple[Order, OrderEvent]]:
     """New orders, each with the event announcing it."""
-    return BatchedWrites(get_database(), order_store.insert_announced_orders, _created_order)
+    return BatchedWrites(get_database(), order_store.insert_announced_orders, _event_order)
 
 
 @lru_cache
@@ -124,4 +120,4 @@ def status_advances(reached: OrderStatus) -> BatchedWrites[tuple[int, OrderEvent
     """Orders moved on to `reached` from the version an event showed, each with the event
     announcing the move."""
     write_many = partial(order_moves.advance_announced_orders, to_status=reached)
-    return BatchedWrites(get_database(), write_many, _advanced_order)
+    return BatchedWrites(get_database(), write_many, _event_order)

@@ -90,7 +90,8 @@ async def advance_announced_orders(
     conn: asyncpg.Connection, announced: Sequence[tuple[int, OrderEvent]], *, to_status: OrderStatus
 ) -> set[UUID]:
     """`advance_announced` for many (version, event) pairs, at most one per order, all or
-    none; the ids of the orders moved. One pair goes as one row."""
+    none; the ids of the orders moved. One pair goes as one row: the arrays' statement took
+    ~160 µs for one row against ~110 for the one-row statement."""
     from_status = previous_status(to_status)
     if len(announced) == 1:
         version, event = announced[0]

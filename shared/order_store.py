@@ -92,12 +92,12 @@ async def insert_announced_order(conn: asyncpg.Connection, order: Order, event: 
 
 async def insert_announced_orders(
     conn: asyncpg.Connection, announced: Sequence[tuple[Order, OrderEvent]]
-) -> list[UUID]:
+) -> set[UUID]:
     """New orders and the events announcing them, all or none; the ids of the orders. One
     order goes as one row: the arrays cost more than they save below two."""
     if len(announced) == 1:
         await insert_announced_order(conn, *announced[0])
-        return [announced[0][0]["id"]]
+        return {announced[0][0]["id"]}
     orders = [
         [orjson.dumps(order[c]).decode() if c == "items" else order[c] for c in ORDER_COLUMNS]
         for order, _ in announced
@@ -106,7 +106,7 @@ async def insert_announced_orders(
     await conn.execute(
         INSERT_ANNOUNCED_ORDERS, *zip(*orders, strict=True), *zip(*events, strict=True)
     )
-    return [order["id"] for order, _ in announced]
+    return {order["id"] for order, _ in announced}
 
 
 async def get_order(

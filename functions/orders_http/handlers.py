@@ -25,8 +25,6 @@ class OrderResponse(Response):
     """An order's JSON with its ETag (and Location), headers built as bytes directly: Starlette's
     Response encodes a header dict anew for every answer."""
 
-    media_type = JSON
-
     def __init__(self, body: bytes, version: int, *, created: str | None = None) -> None:
         self.status_code = 201 if created else 200
         self.body = body
