@@ -1,16 +1,16 @@
-"""Concurrent writes of one kind share one statement.
+"""Concurrent writes of one kind share one statement (creates) or one transaction (steps).
 
-A write waits while the statement before it runs, then goes with every write of its kind that
-queued meanwhile: one pooled connection, one round trip and one commit for all of them. Alone, a
-write goes at once, as one row. At 32 concurrent clients this took a create's CPU from ~70 to
-~30 µs in asyncpg and PostgreSQL's time per order to a third. All rows of a statement commit
-together or not at all; a statement that fails for a reason other than the database being
+A write waits while the write before it runs, then goes with every write of its kind that
+queued meanwhile: one pooled connection and one commit for all of them. Alone, a write goes at
+once, as one row. At 32 concurrent clients this took a create's CPU from ~70 to ~30 µs in
+asyncpg and PostgreSQL's time per order to a third. All rows of a write commit together
+or not at all; a write that fails for a reason other than the database being
 unavailable is retried row by row, so one bad row fails only its own caller. Two writes to one
-order never share a statement: the second waits for the next.
+order never share a write: the second waits for the next.
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import lru_cache, partial
 from typing import Generic, NamedTuple, TypeVar
 from uuid import UUID
@@ -19,21 +19,22 @@ import asyncpg
 
 from shared import order_moves, order_store
 from shared.db import Database, DatabaseUnavailable, get_database
-from shared.events import OrderEvent
+from shared.events import EventType, OrderEvent
 from shared.lifecycle import OrderStatus
+from shared.order_moves import Move
 from shared.orders import Order
 
 MAX_ROWS = 64
 
 Row = TypeVar("Row")
-# Writes many rows in one statement; returns the ids of the orders it changed.
-WriteMany = Callable[[asyncpg.Connection, Sequence[Row]], Awaitable[Collection[UUID]]]
+# Writes many rows in one statement; returns the event written for each order it changed.
+WriteMany = Callable[[asyncpg.Connection, Sequence[Row]], Awaitable[Mapping[UUID, OrderEvent]]]
 
 
 class _Waiting(NamedTuple, Generic[Row]):
     row: Row
     order_id: UUID
-    written: asyncio.Future[bool]
+    written: asyncio.Future[OrderEvent | None]
 
 
 class BatchedWrites(Generic[Row]):
@@ -46,10 +47,10 @@ class BatchedWrites(Generic[Row]):
         self._waiting: list[_Waiting[Row]] = []
         self._worker: asyncio.Task[None] | None = None
 
-    async def write(self, row: Row) -> bool:
-        """Write `row`; once committed, whether it changed its order (a conditional write may
-        not)."""
-        written: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+    async def write(self, row: Row) -> OrderEvent | None:
+        """Write `row`; once committed, the event announcing the change to its order, or None
+        if it changed nothing (a conditional write may not)."""
+        written: asyncio.Future[OrderEvent | None] = asyncio.get_running_loop().create_future()
         self._waiting.append(_Waiting(row, self._order_of(row), written))
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._write_waiting())
@@ -95,18 +96,22 @@ def _next_batch(queue: list[_Waiting[Row]]) -> tuple[list[_Waiting[Row]], list[_
     return batch, later
 
 
-def _settle(batch: list[_Waiting[Row]], outcome: Collection[UUID] | BaseException) -> None:
+def _settle(batch: list[_Waiting[Row]], outcome: Mapping[UUID, OrderEvent] | BaseException) -> None:
     for waiting in batch:
         if waiting.written.done():
             continue
         if isinstance(outcome, BaseException):
             waiting.written.set_exception(outcome)
         else:
-            waiting.written.set_result(waiting.order_id in outcome)
+            waiting.written.set_result(outcome.get(waiting.order_id))
 
 
-def _event_order(row: tuple[object, OrderEvent]) -> UUID:
+def _event_order(row: tuple[Order, OrderEvent]) -> UUID:
     return row[1].order_id
+
+
+def _moved_order(move: Move) -> UUID:
+    return move.order_id
 
 
 @lru_cache
@@ -116,8 +121,7 @@ def order_inserts() -> BatchedWrites[tuple[Order, OrderEvent]]:
 
 
 @lru_cache
-def status_advances(reached: OrderStatus) -> BatchedWrites[tuple[int, OrderEvent]]:
-    """Orders moved on to `reached` from the version an event showed, each with the event
-    announcing the move."""
-    write_many = partial(order_moves.advance_announced_orders, to_status=reached)
-    return BatchedWrites(get_database(), write_many, _event_order)
+def status_advances(reached: OrderStatus, announces: EventType) -> BatchedWrites[Move]:
+    """Orders moved on to `reached`, each with the event (`announces`) built from its moved row."""
+    write_many = partial(order_moves.advance_orders, to_status=reached, announces=announces)
+    return BatchedWrites(get_database(), write_many, _moved_order)

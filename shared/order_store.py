@@ -4,7 +4,7 @@
 Every write is one conditional statement, so two writers racing change a row once.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -92,12 +92,12 @@ async def insert_announced_order(conn: asyncpg.Connection, order: Order, event: 
 
 async def insert_announced_orders(
     conn: asyncpg.Connection, announced: Sequence[tuple[Order, OrderEvent]]
-) -> set[UUID]:
-    """New orders and the events announcing them, all or none; the ids of the orders. One
+) -> Mapping[UUID, OrderEvent]:
+    """New orders and the events announcing them, all or none; the events by order id. One
     order goes as one row: the arrays cost more than they save below two."""
     if len(announced) == 1:
         await insert_announced_order(conn, *announced[0])
-        return {announced[0][0]["id"]}
+        return {event.order_id: event for _, event in announced}
     orders = [
         [orjson.dumps(order[c]).decode() if c == "items" else order[c] for c in ORDER_COLUMNS]
         for order, _ in announced
@@ -106,7 +106,7 @@ async def insert_announced_orders(
     await conn.execute(
         INSERT_ANNOUNCED_ORDERS, *zip(*orders, strict=True), *zip(*events, strict=True)
     )
-    return {order["id"] for order, _ in announced}
+    return {event.order_id: event for _, event in announced}
 
 
 async def get_order(

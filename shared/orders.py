@@ -67,17 +67,6 @@ def new_order(body: OrderIn, now: datetime) -> Order:
     }
 
 
-def advanced(order: Order, reached: OrderStatus, now: datetime) -> Order:
-    """The order after a lifecycle step: what the step's conditional update makes of its row."""
-    return {
-        **order,
-        "status": reached.value,
-        "version": order["version"] + 1,
-        "updated_at": now,
-        f"{reached.value.lower()}_at": now,
-    }
-
-
 def refuse_change(
     order_id: UUID,
     current: tuple[str, int] | None,

@@ -1,30 +1,28 @@
 """One lifecycle step as a CloudEvent handler: wait out the delay, then move the order on.
 
 The move is a conditional update plus the next event in the outbox, in one transaction, so
-duplicates, replays and racing replicas change an order once and announce it once.
+duplicates, replays and racing replicas change an order once and announce it once. The next
+event is the moved row: the incoming event names the order and nothing more.
 """
 
 import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 from uuid import UUID
 
-from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
-from shared import order_moves, order_store, outbox
+from shared import order_store
 from shared.batched_writes import status_advances
 from shared.cloudevent import CloudEvent
 from shared.db import DatabaseUnavailable, get_database
-from shared.events import SOURCES, EventType, order_event, valid_traceparent
-from shared.lifecycle import OrderStatus, previous_status
+from shared.events import SOURCES, EventType, valid_traceparent
+from shared.lifecycle import OrderStatus
 from shared.metrics import EVENT_HANDLING, EVENTS_HANDLED
-from shared.orders import Order, advanced, to_json
+from shared.order_moves import Move
 from shared.publisher import get_publisher
-from shared.schemas import OrderOut
 from shared.settings import Settings, get_settings
 
 log = logging.getLogger("orders.steps")
@@ -54,7 +52,6 @@ class AcceptedEvent:
     order_id: UUID
     time: datetime
     traceparent: str | None
-    order: Order | None  # the event's order, when it is a well-formed one
 
 
 def refuse(detail: str) -> HTTPException:
@@ -91,19 +88,8 @@ def accept(step: Step, event: CloudEvent) -> AcceptedEvent:
     if not isinstance(data, dict) or data.get("id") != str(order_id):
         raise refuse("data must be the order (a JSON object whose id is the subject)")
     return AcceptedEvent(
-        str(event["id"]),
-        order_id,
-        occurred,
-        valid_traceparent(event.get("traceparent")),
-        _order_of(data),
+        str(event["id"]), order_id, occurred, valid_traceparent(event.get("traceparent"))
     )
-
-
-def _order_of(data: dict[str, Any]) -> Order | None:
-    try:
-        return OrderOut.model_validate(data).model_dump()
-    except ValidationError:
-        return None
 
 
 async def wait_out_delay(step: Step, occurred: datetime, settings: Settings) -> None:
@@ -145,34 +131,13 @@ async def advance(step: Step, event: CloudEvent) -> str:
 
 
 async def _move(step: Step, accepted: AcceptedEvent) -> str:
-    now = datetime.now(UTC)
-    if accepted.order is not None and await _move_as_announced(step, accepted, accepted.order, now):
-        return "applied"
-    # The order changed since the event (or the event's order was unusable), or this is a
-    # duplicate: move whatever the row holds, and announce that.
-    async with get_database().transaction() as conn:
-        order = await order_moves.advance_status(
-            conn, accepted.order_id, previous_status(step.reaches), step.reaches, now
-        )
-        if order is None:
-            state = await order_store.order_state(conn, accepted.order_id)
-            return "obsolete" if state is None else "duplicate"
-        next_event = order_event(
-            step.announces, accepted.order_id, to_json(order), now, accepted.traceparent
-        )
-        await outbox.add_event(conn, next_event)
-    get_publisher().submit(next_event)
-    return "applied"
-
-
-async def _move_as_announced(
-    step: Step, accepted: AcceptedEvent, order: Order, now: datetime
-) -> bool:
-    """The common case in one statement, shared with the steps arriving meanwhile: the order is
-    still as the event showed it."""
-    payload = to_json(advanced(order, step.reaches, now))
-    next_event = order_event(step.announces, accepted.order_id, payload, now, accepted.traceparent)
-    moved = await status_advances(step.reaches).write((order["version"], next_event))
-    if moved:
+    """Move whatever the row holds (the event's data may be stale or forged: only its order id
+    counts) and announce the moved row."""
+    moves = status_advances(step.reaches, step.announces)
+    next_event = await moves.write(Move(accepted.order_id, accepted.traceparent))
+    if next_event is not None:
         get_publisher().submit(next_event)
-    return moved
+        return "applied"
+    async with get_database().connection() as conn:
+        state = await order_store.order_state(conn, accepted.order_id)
+    return "obsolete" if state is None else "duplicate"

@@ -11,9 +11,7 @@ import httpx
 import orjson
 import pytest
 
-from shared import order_moves
-from shared.events import EventType, OrderEvent, order_event
-from shared.lifecycle import OrderStatus
+from shared.events import OrderEvent
 from shared.outbox import OUTBOX_COLUMNS
 from shared.serve import function_app
 from shared.settings import get_settings
@@ -296,22 +294,3 @@ async def test_an_order_edited_after_its_event_is_confirmed_as_edited(
         "orders.order.updated",
         "orders.order.confirmed",
     ]
-
-
-async def test_the_one_statement_step_applies_only_at_the_events_version(
-    client: httpx.AsyncClient, db: asyncpg.Connection
-) -> None:
-    order, _ = await _created_order(client, db)
-    order_id = uuid.UUID(order["id"])
-    now = datetime.now(UTC)
-
-    def confirmed() -> OrderEvent:
-        return order_event(EventType.CONFIRMED, order_id, b"{}", now)
-
-    created, reached = OrderStatus.CREATED, OrderStatus.CONFIRMED
-    assert not await order_moves.advance_announced(db, created, reached, 2, confirmed())
-    assert await _types(db, order["id"]) == ["orders.order.created"]
-    assert await order_moves.advance_announced(db, created, reached, 1, confirmed())
-    assert not await order_moves.advance_announced(db, created, reached, 1, confirmed())
-    assert await _types(db, order["id"]) == ["orders.order.created", "orders.order.confirmed"]
-    assert (await client.get(f"/{order['id']}")).json()["version"] == 2
