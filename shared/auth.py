@@ -2,33 +2,60 @@
 
 On when AUTH_JWKS_URL or AUTH_JWKS_FILE is set. Every request but the health routes then needs
 `Authorization: Bearer <JWT>` whose signature verifies against the key set, and whose `exp`,
-`aud` (AUTH_AUDIENCE) and, when set, `iss` (AUTH_ISSUER) hold (`shared/tokens.py`). A token that
-names a customer (claim AUTH_CUSTOMER_CLAIM) scopes the caller to that customer's orders; one
-that names none is a service's token and sees every order. This module stays free of the JWT
-library, so a function without authentication never imports it.
+`aud` (AUTH_AUDIENCE) and, when set, `iss` (AUTH_ISSUER) hold (`shared/tokens.py`). Tenancy is
+by explicit grant: a token acts for every customer only when its `scope` claim carries
+AUTH_SERVICE_SCOPE; any other token must name one customer (claim AUTH_CUSTOMER_CLAIM) and acts
+for that customer alone, and a token that does neither is refused. `/metrics` needs the grant.
+This module stays free of the JWT library, so a function without authentication never imports it.
 """
 
+from dataclasses import dataclass
 from typing import Protocol
 
+import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.problems import problem
 
 OPEN_PATHS = ("/healthz", "/readyz")
-CUSTOMER = "orders.customer"  # the scope key handlers read the caller's customer from
+SERVICE_PATHS = ("/metrics",)
+CALLER = "orders.caller"  # the scope key handlers read the caller from
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who a verified token acts for: one customer, or (with the service grant) all of them."""
+
+    customer: str | None
+    subject: str = ""
+
+    @property
+    def is_service(self) -> bool:
+        return self.customer is None
+
+    def own_key(self, key: str) -> str:
+        """`key` in this caller's own namespace: one tenant can neither see nor claim another's
+        keys. A JSON pair, so no choice of key or subject can spell another caller's."""
+        owner = f"service:{self.subject}" if self.customer is None else f"customer:{self.customer}"
+        return orjson.dumps([owner, key]).decode()
 
 
 class Unauthenticated(Exception):
     """The request carries no token this service accepts (the reason is safe to show)."""
 
 
+class Forbidden(Exception):
+    """A valid token that grants nothing here (the reason is safe to show)."""
+
+
 class TokenCheck(Protocol):
-    async def customer_of(self, authorization: str | None) -> str | None:
-        """The customer the token is scoped to (None: all), or Unauthenticated."""
+    async def caller_of(self, authorization: str | None) -> Caller:
+        """Who the token acts for, or Unauthenticated, or Forbidden."""
 
 
 class RequireToken:
-    """ASGI middleware: answers 401 unless the request carries a valid token."""
+    """ASGI middleware: answers 401 unless the request carries a valid token, and 403 when the
+    token grants nothing or the route needs the service grant."""
 
     def __init__(self, app: ASGIApp, authenticator: TokenCheck) -> None:
         self.app = app
@@ -41,7 +68,9 @@ class RequireToken:
         headers = dict(scope["headers"])
         authorization = headers.get(b"authorization", b"").decode("latin-1") or None
         try:
-            customer = await self.authenticator.customer_of(authorization)
+            caller = await self.authenticator.caller_of(authorization)
+            if scope["path"] in SERVICE_PATHS and not caller.is_service:
+                raise Forbidden(f"{scope['path']} is for service tokens only")
         except Unauthenticated as exc:
             challenge = 'Bearer error="invalid_token"' if authorization else "Bearer"
             response = problem(
@@ -53,5 +82,8 @@ class RequireToken:
             )
             await response(scope, receive, send)
             return
-        scope[CUSTOMER] = customer
+        except Forbidden as exc:
+            await problem(403, "forbidden", "Forbidden", str(exc))(scope, receive, send)
+            return
+        scope[CALLER] = caller
         await self.app(scope, receive, send)

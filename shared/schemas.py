@@ -1,8 +1,9 @@
 """API schemas: what clients send and receive. The HTTP function validates with these,
 and the OpenAPI document is generated from them."""
 
+import re
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, TypeGuard
 from uuid import UUID
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
@@ -14,7 +15,20 @@ MAX_ITEMS = 100
 MAX_QUANTITY = 1_000_000
 MAX_UNIT_PRICE_CENTS = 10_000_000_000
 
-Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:@-]+$")]
+_IDENTIFIER = r"^[A-Za-z0-9._:@-]+$"
+MAX_IDENTIFIER_LENGTH = 64
+Identifier = Annotated[
+    str, Field(min_length=1, max_length=MAX_IDENTIFIER_LENGTH, pattern=_IDENTIFIER)
+]
+
+
+def is_identifier(value: object) -> TypeGuard[str]:
+    """Whether `value` is a valid customer id or SKU."""
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= MAX_IDENTIFIER_LENGTH
+        and re.match(_IDENTIFIER, value) is not None
+    )
 
 
 def _whole(value: object) -> object:

@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     auth_audience: str | None = None
     auth_issuer: str | None = None
     auth_customer_claim: str = "customer_id"
+    # The `scope` a token needs to act for every customer (and to read /metrics).
+    auth_service_scope: str = "orders:all"
     auth_algorithms: str = "RS256,ES256"
     auth_leeway_seconds: int = 30
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import jwt
 
-from shared.auth import Unauthenticated
+from shared.auth import Caller, Forbidden, Unauthenticated
+from shared.schemas import MAX_IDENTIFIER_LENGTH, is_identifier
 from shared.settings import Settings
 
 log = logging.getLogger("orders.auth")
@@ -48,8 +49,8 @@ class Authenticator:
         self.settings = settings
         self.keys = KeySet(settings)
 
-    async def customer_of(self, authorization: str | None) -> str | None:
-        """The customer the token is scoped to (None: all), or Unauthenticated."""
+    async def caller_of(self, authorization: str | None) -> Caller:
+        """Who the token acts for, or Unauthenticated, or Forbidden."""
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("a bearer token is required")
@@ -67,7 +68,29 @@ class Authenticator:
             )
         except jwt.PyJWTError as exc:
             raise Unauthenticated(f"invalid token: {exc}") from None
-        customer = claims.get(s.auth_customer_claim)
-        if customer is not None and not isinstance(customer, str):
-            raise Unauthenticated(f"the {s.auth_customer_claim} claim must be a string")
-        return customer
+        return caller_from(claims, s)
+
+
+def _scopes(claims: dict[str, Any]) -> list[str]:
+    """The token's scopes: RFC 9068's space-separated `scope`, or a list as some issuers send."""
+    scope = claims.get("scope")
+    if isinstance(scope, str):
+        return scope.split()
+    if isinstance(scope, list):
+        return [item for item in scope if isinstance(item, str)]
+    return []
+
+
+def caller_from(claims: dict[str, Any], settings: Settings) -> Caller:
+    """The service grant, else exactly one well-formed customer; anything else acts for no one."""
+    if settings.auth_service_scope in _scopes(claims):
+        subject = claims.get("sub")
+        return Caller(None, subject if isinstance(subject, str) else "")
+    customer = claims.get(settings.auth_customer_claim)
+    if is_identifier(customer):
+        return Caller(customer)
+    raise Forbidden(
+        f"the token names no valid customer (claim {settings.auth_customer_claim}: 1 to "
+        f"{MAX_IDENTIFIER_LENGTH} of A-Z a-z 0-9 . _ : @ -) and lacks the "
+        f"{settings.auth_service_scope!r} scope"
+    )

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from shared.auth import CUSTOMER
+from shared.auth import CALLER, Caller
 from shared.function_app import read_body
 from shared.lifecycle import OrderStatus
 from shared.problems import problem
@@ -97,10 +97,16 @@ def expected_versions(request: Request) -> list[int] | None:
     return [version for version in tags if version is not None]
 
 
+def _caller(request: Request) -> Caller | None:
+    """Who the request's token acts for; None when authentication is off."""
+    caller: Caller | None = request.scope.get(CALLER)
+    return caller
+
+
 def caller_customer(request: Request) -> str | None:
     """The customer the caller's token is scoped to; None without auth or for a service."""
-    customer: str | None = request.scope.get(CUSTOMER)
-    return customer
+    caller = _caller(request)
+    return caller.customer if caller is not None else None
 
 
 def require_own_customer(request: Request, customer_id: str | None) -> str | None:
@@ -118,15 +124,19 @@ def etag(version: int) -> str:
 
 
 def idempotency_key(request: Request) -> str | None:
+    """The request's `Idempotency-Key`, in its caller's own namespace when there is a caller."""
     key = request.headers.get("idempotency-key")
-    if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH:
+    if key is None:
+        return None
+    if not 0 < len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH:
         raise _refuse(
             400,
             "invalid-idempotency-key",
             "Bad Request",
             f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters",
         )
-    return key
+    caller = _caller(request)
+    return caller.own_key(key) if caller is not None else key
 
 
 def encode_cursor(seq: int) -> str:

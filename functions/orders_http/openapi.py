@@ -184,7 +184,10 @@ def _paths() -> dict[str, Any]:
     }
 
 
-_SCOPED = ("createOrder", "listOrders", "replaceOrder")
+_FORBIDDEN = _problem(
+    "The token grants no access here: it names no customer and lacks the service grant, the"
+    " route needs that grant, or the request names another customer than the token's"
+)
 
 
 def _with_limits(paths: dict[str, Any]) -> dict[str, Any]:
@@ -201,8 +204,9 @@ def _with_limits(paths: dict[str, Any]) -> dict[str, Any]:
 
 
 def _with_bearer_auth(paths: dict[str, Any]) -> dict[str, Any]:
-    """401 on every operation but the health routes; 403 where a body or query names another
-    customer than the token's."""
+    """401 on every operation but the health routes; 403 on each of them too: for a token
+    that names no customer and lacks the service grant, for `/metrics` without the grant, and
+    where a body or query names another customer than the token's."""
     for path, operations in paths.items():
         for method, operation in operations.items():
             if method == "parameters":
@@ -211,8 +215,7 @@ def _with_bearer_auth(paths: dict[str, Any]) -> dict[str, Any]:
                 operation["security"] = []
                 continue
             operation["responses"]["401"] = _problem("No valid bearer token")
-            if operation["operationId"] in _SCOPED:
-                operation["responses"]["403"] = _problem("The token acts for another customer")
+            operation["responses"]["403"] = _FORBIDDEN
     return paths
 
 

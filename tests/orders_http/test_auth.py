@@ -16,6 +16,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from tests.support import order_body, served_function
 
 AUDIENCE = "orders-api"
+SERVICE: dict[str, Any] = {
+    "scope": "openid orders:all"
+}  # the default AUTH_SERVICE_SCOPE grants every customer
 
 
 class Issuer:
@@ -76,7 +79,7 @@ def test_every_other_route_needs_a_token(served: str, path: str) -> None:
 
 
 def test_the_document_declares_the_bearer_scheme(served: str, issuer: Issuer) -> None:
-    document = httpx.get(f"{served}/openapi.json", headers=_bearer(issuer.token())).json()
+    document = httpx.get(f"{served}/openapi.json", headers=_bearer(issuer.token(**SERVICE))).json()
     assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     assert "401" in document["paths"]["/{order_id}"]["get"]["responses"]
     assert "403" in document["paths"]["/"]["post"]["responses"]
@@ -84,8 +87,63 @@ def test_the_document_declares_the_bearer_scheme(served: str, issuer: Issuer) ->
 
 
 def test_a_valid_token_is_let_in(served: str, issuer: Issuer) -> None:
-    answer = httpx.post(f"{served}/", json=order_body("svc"), headers=_bearer(issuer.token()))
+    answer = httpx.post(
+        f"{served}/", json=order_body("svc"), headers=_bearer(issuer.token(**SERVICE))
+    )
     assert answer.status_code == 201
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {},
+        {"customer_id": ""},
+        {"customer_id": None},
+        {"customer_id": 7},
+        {"customer_id": ["alice"]},
+        {"customer_id": "alice bob"},
+        {"customer_id": "a" * 65},
+        {"scope": "orders:allx"},
+        {"scope": ["orders"]},
+    ],
+)
+def test_a_token_without_a_customer_or_the_service_grant_acts_for_no_one(
+    served: str, issuer: Issuer, claims: dict[str, Any]
+) -> None:
+    headers = _bearer(issuer.token(**claims))
+    for answer in (
+        httpx.get(f"{served}/?limit=100", headers=headers),
+        httpx.get(f"{served}/00000000-0000-0000-0000-000000000000", headers=headers),
+        httpx.post(f"{served}/", json=order_body("alice"), headers=headers),
+    ):
+        assert answer.status_code == 403, answer.text
+        assert answer.headers["content-type"] == "application/problem+json"
+
+
+def test_metrics_need_the_service_grant(served: str, issuer: Issuer) -> None:
+    customer = httpx.get(f"{served}/metrics", headers=_bearer(issuer.token(customer_id="alice")))
+    assert customer.status_code == 403
+    service = httpx.get(f"{served}/metrics", headers=_bearer(issuer.token(**SERVICE)))
+    assert service.status_code == 200
+    assert service.text.startswith("# HELP")
+
+
+def test_idempotency_keys_belong_to_their_caller(served: str, issuer: Issuer) -> None:
+    alice = _bearer(issuer.token(customer_id="alice"))
+    bob = _bearer(issuer.token(customer_id="bob"))
+    service = _bearer(issuer.token(**SERVICE))
+    key = {"Idempotency-Key": "shared-key-1"}
+    first = httpx.post(f"{served}/", json=order_body("alice"), headers={**alice, **key})
+    # Bob's key is his own: another body is no reuse, and he learns nothing of Alice's.
+    other = httpx.post(f"{served}/", json=order_body("bob"), headers={**bob, **key})
+    by_service = httpx.post(f"{served}/", json=order_body("carol"), headers={**service, **key})
+    assert (first.status_code, other.status_code, by_service.status_code) == (201, 201, 201)
+    assert len({first.json()["id"], other.json()["id"], by_service.json()["id"]}) == 3
+    again = httpx.post(f"{served}/", json=order_body("alice"), headers={**alice, **key})
+    assert (again.status_code, again.json()) == (201, first.json())
+    changed = order_body("bob", items=[{"sku": "X", "quantity": 1, "unit_price_cents": 1}])
+    reused = httpx.post(f"{served}/", json=changed, headers={**bob, **key})
+    assert reused.json()["type"] == "urn:orders:problem:idempotency-key-reused"
 
 
 @pytest.mark.parametrize(
@@ -116,7 +174,7 @@ def test_a_customer_token_sees_and_changes_only_its_own_orders(served: str, issu
         _bearer(issuer.token(customer_id="alice")),
         _bearer(issuer.token(customer_id="bob")),
     )
-    service = _bearer(issuer.token())
+    service = _bearer(issuer.token(**SERVICE))
     mine = httpx.post(f"{served}/", json=order_body("alice"), headers=alice).json()
     assert httpx.post(f"{served}/", json=order_body("bob"), headers=alice).status_code == 403
     theirs = httpx.post(f"{served}/", json=order_body("bob"), headers=bob).json()
@@ -164,8 +222,9 @@ def test_keys_can_come_from_a_jwks_url(issuer: Issuer, database_url: str, broker
     }
     try:
         with served_function("orders_http", env) as url:
-            ok = httpx.get(f"{url}/?limit=1", headers=_bearer(issuer.token()))
-            refused = httpx.get(f"{url}/?limit=1", headers=_bearer(Issuer("other").token()))
+            ok = httpx.get(f"{url}/?limit=1", headers=_bearer(issuer.token(**SERVICE)))
+            other = Issuer("other").token(**SERVICE)
+            refused = httpx.get(f"{url}/?limit=1", headers=_bearer(other))
     finally:
         server.shutdown()
     assert ok.status_code == 200

@@ -70,7 +70,7 @@ def test_with_authentication_on_too(database_url: str, broker: str, tmp_path: Pa
         "AUTH_JWKS_FILE": str(keys),
         "AUTH_AUDIENCE": AUDIENCE,
     }
-    token = issuer.token(expires_in=3600)
+    token = issuer.token(expires_in=3600, scope="orders:all")
     with served_function("orders_http", env) as url:
         # Another seed: the same one would replay the first run's Idempotency-Keys, whose
         # orders that run may have deleted (a replay answers the first 201, as it should).
