@@ -2,6 +2,8 @@
 
 Every KafkaSource gets a local stand-in; every PingSource becomes a timer that POSTs the same
 CloudEvent a PingSource would (every `RELAY_INTERVAL_SECONDS` rather than its cron schedule).
+With EVENT_AUTH_SIGNING_KEY_FILE (`make dev` sets it), each delivery carries a token for its
+source's `sink.audience`, as Knative's sources do with `authentication-oidc` on.
 """
 
 import asyncio
