@@ -3,6 +3,7 @@
 # settings. Needs Knative Serving + Eventing (with the Kafka source and sink), Strimzi and
 # CloudNativePG on the cluster, and the image pushed where the cluster can pull it.
 #   IMAGE=registry.example/orders:1.0 bash knative/deploy-with-kn.sh
+# (EVENT_AUTH=true also turns on the check of who fires the event functions.)
 set -euo pipefail
 cd "$(dirname "$0")"
 : "${IMAGE:?set IMAGE to the image built from the Dockerfile}"
@@ -10,6 +11,13 @@ NS=orders
 
 kubectl create namespace "$NS" --dry-run=client -o yaml | kubectl apply -f -
 kubectl apply -f kafka-cluster.yaml -f kafka-topics.yaml -f config.yaml
+# EVENT_AUTH=true: only their sources may fire the event functions (Eventing's OIDC, alpha).
+if [ "${EVENT_AUTH:-false}" = true ]; then
+  kubectl patch configmap config-features -n knative-eventing --type merge \
+    -p '{"data":{"authentication-oidc":"enabled"}}'
+  kubectl patch configmap orders-event-auth -n "$NS" --type merge \
+    -p '{"data":{"EVENT_AUTH_JWKS_URL":"https://kubernetes.default.svc/openid/v1/jwks"}}'
+fi
 kubectl apply -f - <<YAML
 apiVersion: postgresql.cnpg.io/v1
 kind: Cluster
@@ -53,9 +61,12 @@ deploy() {  # name target max-scale target-concurrency container-concurrency tim
     --request cpu=100m,memory=96Mi --limit cpu=1,memory=256Mi "${@:7}"
 }
 deploy orders-http orders_http 10 100 0 30
-deploy confirm confirm 10 500 0 300 --cluster-local
-deploy ship ship 10 500 0 300 --cluster-local
-deploy outbox-relay outbox_relay 2 1 1 120 --cluster-local
+# The event functions also take who may fire them: the audience their source names
+# (sink.audience in kafka-sources.yaml, ping-source.yaml) and orders-event-auth.
+sender() { echo --env "EVENT_AUTH_AUDIENCE=serving.knative.dev/service/$NS/$1" --env-from config-map:orders-event-auth; }
+deploy confirm confirm 10 500 0 300 --cluster-local $(sender confirm)
+deploy ship ship 10 500 0 300 --cluster-local $(sender ship)
+deploy outbox-relay outbox_relay 2 1 1 120 --cluster-local $(sender outbox-relay)
 
 kubectl apply -f dead-letter-sink.yaml -f kafka-sources.yaml -f ping-source.yaml
 kn service describe orders-http --namespace "$NS" -o url

@@ -10,12 +10,14 @@ This module stays free of the JWT library, so a function without authentication 
 """
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.problems import problem
+from shared.schemas import MAX_IDENTIFIER_LENGTH, is_identifier
+from shared.settings import Settings
 
 OPEN_PATHS = ("/healthz", "/readyz")
 SERVICE_PATHS = ("/metrics",)
@@ -46,6 +48,31 @@ class Unauthenticated(Exception):
 
 class Forbidden(Exception):
     """A valid token that grants nothing here (the reason is safe to show)."""
+
+
+def _scopes(claims: dict[str, Any]) -> list[str]:
+    """The token's scopes: RFC 9068's space-separated `scope`, or a list as some issuers send."""
+    scope = claims.get("scope")
+    if isinstance(scope, str):
+        return scope.split()
+    if isinstance(scope, list):
+        return [item for item in scope if isinstance(item, str)]
+    return []
+
+
+def caller_from(claims: dict[str, Any], settings: Settings) -> Caller:
+    """The service grant, else exactly one well-formed customer; anything else acts for no one."""
+    if settings.auth_service_scope in _scopes(claims):
+        subject = claims.get("sub")
+        return Caller(None, subject if isinstance(subject, str) else "")
+    customer = claims.get(settings.auth_customer_claim)
+    if is_identifier(customer):
+        return Caller(customer)
+    raise Forbidden(
+        f"the token names no valid customer (claim {settings.auth_customer_claim}: 1 to "
+        f"{MAX_IDENTIFIER_LENGTH} of A-Z a-z 0-9 . _ : @ -) and lacks the "
+        f"{settings.auth_service_scope!r} scope"
+    )
 
 
 class TokenCheck(Protocol):

@@ -39,10 +39,18 @@ def function_app(target: str) -> Any:
 
     settings = get_settings()
     function, signature = load_function(function_source(target), target)
-    app = FunctionApp(function, signature, limits=Limits.from_settings(settings), on_shutdown=drain)
+    app: Any = FunctionApp(
+        function, signature, limits=Limits.from_settings(settings), on_shutdown=drain
+    )
     # The HTTP function records its requests itself, by route template rather than raw path;
-    # it is the public one: CloudEvent functions are cluster-local and take no tokens.
+    # it is the public one. CloudEvent functions are cluster-local; with EVENT_AUTH_* set they
+    # also take only their sources' tokens (inside the ops routes: health and metrics stay open,
+    # and refused events are counted).
     public = signature == "http"
+    if not public and settings.event_auth_enabled:
+        from shared.event_auth import RequireSender, SenderCheck
+
+        app = RequireSender(app, SenderCheck(settings), settings.retry_after_seconds)
     served: Any = OpsRoutes(app, observe_requests=not public)
     if public and settings.auth_enabled:
         from shared.auth import RequireToken

@@ -74,6 +74,23 @@ class Settings(BaseSettings):
     auth_algorithms: str = "RS256,ES256"
     auth_leeway_seconds: int = 30
 
+    # Who may fire the CloudEvent functions: on when a key set is named (shared/event_auth.py).
+    # In a cluster the keys are the API server's, which issues the sources' OIDC tokens.
+    event_auth_jwks_url: str | None = None
+    event_auth_jwks_file: str | None = None
+    # The API server's JWKS needs both: its CA, and a service-account token (re-read per fetch,
+    # since the kubelet rotates it).
+    event_auth_jwks_ca_file: str | None = None
+    event_auth_jwks_token_file: str | None = None
+    event_auth_audience: str | None = None
+    event_auth_issuer: str | None = None
+    # Comma-separated `sub` claims accepted (a source's service account); empty: any subject.
+    event_auth_subjects: str = ""
+    event_auth_algorithms: str = "RS256,ES256"
+    event_auth_leeway_seconds: int = 30
+    # Locally only: the PEM key the eventing stand-in signs its tokens with (`make dev` makes it).
+    event_auth_signing_key_file: str | None = None
+
     @property
     def auth_enabled(self) -> bool:
         return bool(self.auth_jwks_url or self.auth_jwks_file)
@@ -81,6 +98,31 @@ class Settings(BaseSettings):
     @property
     def auth_algorithm_list(self) -> list[str]:
         return [name.strip() for name in self.auth_algorithms.split(",") if name.strip()]
+
+    @property
+    def event_auth_enabled(self) -> bool:
+        return bool(self.event_auth_jwks_url or self.event_auth_jwks_file)
+
+    @property
+    def event_auth_algorithm_list(self) -> list[str]:
+        return [name.strip() for name in self.event_auth_algorithms.split(",") if name.strip()]
+
+    @property
+    def event_auth_subject_set(self) -> frozenset[str]:
+        return frozenset(
+            name.strip() for name in self.event_auth_subjects.split(",") if name.strip()
+        )
+
+    @model_validator(mode="after")
+    def _event_auth_needs_an_audience_and_issuer(self) -> "Settings":
+        # Both are required: any service account can get a token of the cluster's issuer, so
+        # only the audience (and the issuer, where several exist) tie one to this function.
+        if self.event_auth_enabled and not (self.event_auth_audience and self.event_auth_issuer):
+            raise ValueError(
+                "EVENT_AUTH_AUDIENCE and EVENT_AUTH_ISSUER are required when a key set "
+                "(EVENT_AUTH_JWKS_*) is set"
+            )
+        return self
 
     @model_validator(mode="after")
     def _auth_needs_an_audience(self) -> "Settings":

@@ -1,29 +1,61 @@
-"""Verifying bearer JWTs against a key set (PyJWT): loaded only when authentication is on."""
+"""Verifying bearer JWTs against a key set (PyJWT): loaded only when authentication is on.
+
+Both checks use it: the API's (`Authenticator`, shared/auth.py) and the CloudEvent functions'
+(shared/event_auth.py); each brings its own key set and rules.
+"""
 
 import asyncio
 import logging
+import ssl
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jwt
 
-from shared.auth import Caller, Forbidden, Unauthenticated
-from shared.schemas import MAX_IDENTIFIER_LENGTH, is_identifier
+from shared.auth import Caller, Unauthenticated, caller_from
 from shared.settings import Settings
 
 log = logging.getLogger("orders.auth")
 
 
+class KeysUnavailable(Unauthenticated):
+    """The key set cannot be fetched right now: a failure of ours, not the caller's token."""
+
+
+class _JWKClient(jwt.PyJWKClient):
+    """PyJWKClient that presents a bearer token read from a file at every fetch (the API
+    server's JWKS wants the pod's service-account token, which the kubelet rotates)."""
+
+    def __init__(self, url: str, ca_file: str | None, token_file: str | None) -> None:
+        context = ssl.create_default_context(cafile=ca_file) if ca_file else None
+        super().__init__(url, cache_keys=True, timeout=5, ssl_context=context)
+        self._token_file = token_file
+
+    def fetch_data(self) -> Any:
+        if self._token_file:
+            token = Path(self._token_file).read_text().strip()
+            self.headers = {"Authorization": f"Bearer {token}"}
+        return super().fetch_data()
+
+
 class KeySet:
     """Signing keys from a JWKS file (read once) or URL (fetched, then cached by PyJWT)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self,
+        jwks_file: str | None,
+        jwks_url: str | None,
+        *,
+        ca_file: str | None = None,
+        token_file: str | None = None,
+    ) -> None:
         self._client: jwt.PyJWKClient | None = None
         self._keys: jwt.PyJWKSet | None = None
-        if settings.auth_jwks_file:
-            self._keys = jwt.PyJWKSet.from_json(Path(settings.auth_jwks_file).read_text())
-        elif settings.auth_jwks_url:
-            self._client = jwt.PyJWKClient(settings.auth_jwks_url, cache_keys=True, timeout=5)
+        if jwks_file:
+            self._keys = jwt.PyJWKSet.from_json(Path(jwks_file).read_text())
+        elif jwks_url:
+            self._client = _JWKClient(jwks_url, ca_file, token_file)
 
     async def key_for(self, token: str) -> Any:
         try:
@@ -34,9 +66,9 @@ class KeySet:
             kid = jwt.get_unverified_header(token).get("kid")
             keys = self._keys.keys if self._keys is not None else []
             matching = [k for k in keys if kid is None or k.key_id == kid]
-        except jwt.PyJWKClientConnectionError as exc:
+        except (jwt.PyJWKClientConnectionError, OSError) as exc:
             log.warning("the key set cannot be fetched: %s", exc)
-            raise Unauthenticated("the signing keys cannot be fetched right now") from None
+            raise KeysUnavailable("the signing keys cannot be fetched right now") from None
         except jwt.PyJWTError as exc:
             raise Unauthenticated(f"unusable token: {exc}") from None
         if not matching:
@@ -44,53 +76,51 @@ class KeySet:
         return matching[0].key
 
 
+@dataclass(frozen=True)
+class TokenRules:
+    """What a token must hold beyond a good signature: `exp` and `aud` always."""
+
+    algorithms: list[str]
+    audience: str | None
+    issuer: str | None
+    leeway_seconds: int
+
+
+def bearer_token(authorization: str | None) -> str:
+    """The token of an `Authorization: Bearer <token>` header, or Unauthenticated."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("a bearer token is required")
+    return token.strip()
+
+
+async def verified_claims(token: str, keys: KeySet, rules: TokenRules) -> dict[str, Any]:
+    """The token's claims once signature, `exp`, `aud` and (when set) `iss` hold."""
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            await keys.key_for(token),
+            algorithms=rules.algorithms,
+            audience=rules.audience,
+            issuer=rules.issuer,
+            options={"require": ["exp", "aud"]},
+            leeway=rules.leeway_seconds,
+        )
+    except jwt.PyJWTError as exc:
+        raise Unauthenticated(f"invalid token: {exc}") from None
+    return claims
+
+
 class Authenticator:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.keys = KeySet(settings)
+        self.keys = KeySet(settings.auth_jwks_file, settings.auth_jwks_url)
 
     async def caller_of(self, authorization: str | None) -> Caller:
         """Who the token acts for, or Unauthenticated, or Forbidden."""
-        scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthenticated("a bearer token is required")
-        token = token.strip()
+        token = bearer_token(authorization)
         s = self.settings
-        try:
-            claims = jwt.decode(
-                token,
-                await self.keys.key_for(token),
-                algorithms=s.auth_algorithm_list,
-                audience=s.auth_audience,
-                issuer=s.auth_issuer,
-                options={"require": ["exp", "aud"]},
-                leeway=s.auth_leeway_seconds,
-            )
-        except jwt.PyJWTError as exc:
-            raise Unauthenticated(f"invalid token: {exc}") from None
-        return caller_from(claims, s)
-
-
-def _scopes(claims: dict[str, Any]) -> list[str]:
-    """The token's scopes: RFC 9068's space-separated `scope`, or a list as some issuers send."""
-    scope = claims.get("scope")
-    if isinstance(scope, str):
-        return scope.split()
-    if isinstance(scope, list):
-        return [item for item in scope if isinstance(item, str)]
-    return []
-
-
-def caller_from(claims: dict[str, Any], settings: Settings) -> Caller:
-    """The service grant, else exactly one well-formed customer; anything else acts for no one."""
-    if settings.auth_service_scope in _scopes(claims):
-        subject = claims.get("sub")
-        return Caller(None, subject if isinstance(subject, str) else "")
-    customer = claims.get(settings.auth_customer_claim)
-    if is_identifier(customer):
-        return Caller(customer)
-    raise Forbidden(
-        f"the token names no valid customer (claim {settings.auth_customer_claim}: 1 to "
-        f"{MAX_IDENTIFIER_LENGTH} of A-Z a-z 0-9 . _ : @ -) and lacks the "
-        f"{settings.auth_service_scope!r} scope"
-    )
+        rules = TokenRules(
+            s.auth_algorithm_list, s.auth_audience, s.auth_issuer, s.auth_leeway_seconds
+        )
+        return caller_from(await verified_claims(token, self.keys, rules), s)

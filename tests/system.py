@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -23,6 +24,9 @@ class LocalSystem:
         **settings: str,
     ) -> None:
         self.log: Path | None = None  # when set, every process started writes its output here
+        # When set, settings of one process only (e.g. each event function's token audience).
+        self.function_env: Mapping[str, Mapping[str, str]] = {}
+        self.dispatcher_env: Mapping[str, str] = {}
         self.ports = {function.target: free_port() for function in FUNCTIONS}
         self.env = {
             **os.environ,
@@ -39,7 +43,12 @@ class LocalSystem:
         return f"http://127.0.0.1:{self.ports[target]}"
 
     def start_function(self, target: str) -> None:
-        env = {**self.env, "PORT": str(self.ports[target]), "HOST": "127.0.0.1"}
+        env = {
+            **self.env,
+            **self.function_env.get(target, {}),
+            "PORT": str(self.ports[target]),
+            "HOST": "127.0.0.1",
+        }
         self.processes[target] = subprocess.Popen(
             [sys.executable, "-m", "shared.cli", "serve", target],
             env=env,
@@ -51,7 +60,7 @@ class LocalSystem:
     def start_dispatcher(self) -> None:
         self.processes["dispatch"] = subprocess.Popen(
             [sys.executable, "-m", "shared.cli", "dispatch"],
-            env=self.env,
+            env={**self.env, **self.dispatcher_env},
             cwd=ROOT,
             **self._output(),
         )

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import ROOT, free_port, order_body, wait_until_answering
+from tests.support import ROOT, binary_headers, free_port, order_body, wait_until_answering
 
 pytestmark = pytest.mark.skipif(
     bool(os.environ.get("TEST_DATABASE_URL") or os.environ.get("KAFKA_BOOTSTRAP_SERVERS")),
@@ -92,3 +92,20 @@ def test_dev_runs_the_lifecycle_and_a_restart_strands_nothing(dev_env: dict[str,
         fresh = client.post("/", json=order_body()).json()["id"]
         _status_becomes(client, fresh, "SHIPPED")
         assert client.get("/readyz").status_code == 200
+        _refuses_an_unsigned_ping(dev_env)
+
+
+def _refuses_an_unsigned_ping(env: dict[str, str]) -> None:
+    """The lifecycle above ran on signed deliveries: the check is on, an unsigned ping is a 401."""
+    ping = binary_headers(
+        {
+            "specversion": "1.0",
+            "id": "forged",
+            "type": "dev.knative.sources.ping",
+            "source": "/apis/v1/namespaces/orders/pingsources/outbox-relay-tick",
+        }
+    )
+    relay = f"http://127.0.0.1:{env['OUTBOX_RELAY_PORT']}/"
+    assert httpx.post(relay, content=b"{}", headers=ping).status_code == 401
+    key = Path(env["ORDERS_STATE_DIR"]) / "eventing" / "signing-key.pem"
+    assert key.stat().st_mode & 0o077 == 0, "the signing key is its owner's only"

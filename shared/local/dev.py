@@ -62,6 +62,18 @@ def _public_tls(env: dict[str, str]) -> dict[str, str]:
     return {"SSL_CERTFILE": str(local.cert), "SSL_KEYFILE": str(local.key)}
 
 
+def _event_auth() -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    """A fresh local issuer: per event function the settings that turn its sender check on,
+    and for the dispatcher the key it signs its deliveries with (kept in the state folder)."""
+    from shared.local.signing import LocalIssuer, event_function_env
+
+    issuer = LocalIssuer.create(STATE_DIR / "eventing")
+    print(
+        f"event auth    on: sources sign with {issuer.key_file}; functions check {issuer.jwks_file}"
+    )
+    return event_function_env(issuer), issuer.dispatcher_env()
+
+
 def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
     for process in processes:
         if process.poll() is None:
@@ -96,12 +108,14 @@ def run() -> int:
         processes: list[subprocess.Popen[bytes]] = []
         stack.callback(_stop, processes)
         tls = _public_tls(env)
+        checks, signing = _event_auth()
         for function in FUNCTIONS:
             public = function.target == "orders_http" and tls
-            processes.append(_spawn(function, {**env, **tls} if public else env))
+            own = {**(tls if public else {}), **checks.get(function.target, {})}
+            processes.append(_spawn(function, {**env, **own}))
             url = function.url.replace("http://", "https://") if public else function.url
             print(f"{function.target:<13} {url}")
-        processes.append(subprocess.Popen(_orders("dispatch"), env=env))
+        processes.append(subprocess.Popen(_orders("dispatch"), env={**env, **signing}))
         print("eventing      KafkaSources and PingSource from knative/ (orders dispatch)")
         print("ready; Ctrl-C stops everything", flush=True)
         try:

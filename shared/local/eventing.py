@@ -2,6 +2,8 @@
 
 Every KafkaSource gets a local stand-in; every PingSource becomes a timer that POSTs the same
 CloudEvent a PingSource would (every `RELAY_INTERVAL_SECONDS` rather than its cron schedule).
+With EVENT_AUTH_SIGNING_KEY_FILE (`make dev` sets it), each delivery carries a token for its
+source's `sink.audience`, as Knative's sources do with `authentication-oidc` on.
 """
 
 import asyncio
@@ -13,14 +15,15 @@ import aiohttp
 
 from shared.local.kafka_source import LocalKafkaSource, local_connector
 from shared.local.manifests import KafkaSourceSpec, PingSourceSpec, kafka_sources, ping_sources
+from shared.local.signing import TokenMinter, source_subject
 from shared.local.topology import sink_urls
 from shared.settings import Settings
 
 log = logging.getLogger("orders.eventing")
 
 
-def ping_headers(spec: PingSourceSpec) -> dict[str, str]:
-    return {
+def ping_headers(spec: PingSourceSpec, minter: TokenMinter | None = None) -> dict[str, str]:
+    headers = {
         "ce-specversion": "1.0",
         "ce-id": str(uuid.uuid4()),
         "ce-type": "dev.knative.sources.ping",
@@ -28,12 +31,18 @@ def ping_headers(spec: PingSourceSpec) -> dict[str, str]:
         "ce-time": datetime.now(UTC).isoformat(),
         "content-type": "application/json",
     }
+    if minter is not None and spec.sink_audience:
+        subject = source_subject(spec.namespace, spec.name, "PingSource")
+        headers["Authorization"] = f"Bearer {minter.token(spec.sink_audience, subject)}"
+    return headers
 
 
-async def _keep_consuming(spec: KafkaSourceSpec, sink_url: str, settings: Settings) -> None:
+async def _keep_consuming(
+    spec: KafkaSourceSpec, sink_url: str, settings: Settings, minter: TokenMinter | None
+) -> None:
     while True:
         try:
-            await LocalKafkaSource(spec, sink_url, settings).run()
+            await LocalKafkaSource(spec, sink_url, settings, minter=minter).run()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # broker gone: start over; uncommitted records come again
@@ -41,14 +50,16 @@ async def _keep_consuming(spec: KafkaSourceSpec, sink_url: str, settings: Settin
             await asyncio.sleep(1)
 
 
-async def _keep_pinging(spec: PingSourceSpec, sink_url: str, interval: float) -> None:
+async def _keep_pinging(
+    spec: PingSourceSpec, sink_url: str, interval: float, minter: TokenMinter | None
+) -> None:
     timeout = aiohttp.ClientTimeout(total=120)
     async with aiohttp.ClientSession(timeout=timeout, connector=local_connector()) as http:
         while True:
             await asyncio.sleep(interval)
             try:
                 async with http.post(
-                    sink_url, data=spec.data, headers=ping_headers(spec)
+                    sink_url, data=spec.data, headers=ping_headers(spec, minter)
                 ) as answer:
                     if answer.status >= 300:
                         log.warning("%s answered %s", spec.sink_service, answer.status)
@@ -56,11 +67,23 @@ async def _keep_pinging(spec: PingSourceSpec, sink_url: str, interval: float) ->
                 log.warning("ping to %s failed: %r", spec.sink_service, exc)
 
 
+def _minter(settings: Settings) -> TokenMinter | None:
+    """With a signing key (`make dev` passes one), deliveries carry tokens as Knative's would."""
+    if not settings.event_auth_signing_key_file:
+        return None
+    if not settings.event_auth_issuer:
+        raise SystemExit("EVENT_AUTH_SIGNING_KEY_FILE needs EVENT_AUTH_ISSUER")
+    return TokenMinter(settings.event_auth_signing_key_file, settings.event_auth_issuer)
+
+
 async def run_eventing(settings: Settings) -> None:
     urls = sink_urls()
-    tasks = [_keep_consuming(spec, urls[spec.sink_service], settings) for spec in kafka_sources()]
+    minter = _minter(settings)
+    tasks = [
+        _keep_consuming(spec, urls[spec.sink_service], settings, minter) for spec in kafka_sources()
+    ]
     tasks += [
-        _keep_pinging(spec, urls[spec.sink_service], settings.relay_interval_seconds)
+        _keep_pinging(spec, urls[spec.sink_service], settings.relay_interval_seconds, minter)
         for spec in ping_sources()
     ]
     await asyncio.gather(*tasks)

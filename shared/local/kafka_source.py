@@ -16,6 +16,7 @@ import aiohttp
 from aiokafka.abc import ConsumerRebalanceListener
 
 from shared.local.manifests import KafkaSourceSpec
+from shared.local.signing import TokenMinter, source_subject
 from shared.settings import Settings
 
 RETRYABLE = frozenset({404, 408, 409, 429})
@@ -86,11 +87,19 @@ class _ForgetRevoked(ConsumerRebalanceListener):  # type: ignore[misc]
 
 class LocalKafkaSource:
     def __init__(
-        self, spec: KafkaSourceSpec, sink_url: str, settings: Settings, max_in_flight: int = 1000
+        self,
+        spec: KafkaSourceSpec,
+        sink_url: str,
+        settings: Settings,
+        max_in_flight: int = 1000,
+        minter: TokenMinter | None = None,
     ) -> None:
         self.spec = spec
         self.sink_url = sink_url
         self.settings = settings
+        # As Knative with `authentication-oidc`: a token only when the sink names an audience.
+        self._minter = minter if spec.sink_audience else None
+        self._subject = source_subject(spec.namespace, spec.name, "KafkaSource")
         self._slots = asyncio.Semaphore(max_in_flight)
         self._progress: dict[Any, PartitionProgress] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -181,6 +190,10 @@ class LocalKafkaSource:
     async def _post(
         self, headers: dict[str, str], body: bytes
     ) -> tuple[int | None, bytes, float | None]:
+        if self._minter is not None and self.spec.sink_audience:
+            # Minted per attempt: retries can outlast a token.
+            token = self._minter.token(self.spec.sink_audience, self._subject)
+            headers = {**headers, "Authorization": f"Bearer {token}"}
         try:
             async with self._http.post(self.sink_url, data=body, headers=headers) as response:
                 retry_after = response.headers.get("retry-after", "")

@@ -54,6 +54,8 @@ class KafkaSourceSpec:
     ordering: str
     sink_service: str
     delivery: Delivery
+    # The OIDC audience the source mints its token for (`spec.sink.audience`), if any.
+    sink_audience: str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class PingSourceSpec:
     namespace: str
     data: str
     sink_service: str
+    sink_audience: str | None = None
 
 
 def load_documents(directory: Path = KNATIVE_DIR) -> list[dict[str, Any]]:
@@ -94,6 +97,7 @@ def kafka_sources(directory: Path = KNATIVE_DIR) -> list[KafkaSourceSpec]:
                 initial_offset=spec.get("initialOffset", "latest"),
                 ordering=spec.get("ordering", "ordered"),
                 sink_service=spec["sink"]["ref"]["name"],
+                sink_audience=spec["sink"].get("audience"),
                 delivery=Delivery(
                     retry=delivery.get("retry", 0),
                     backoff_policy=delivery.get("backoffPolicy", "exponential"),
@@ -116,6 +120,20 @@ def ping_sources(directory: Path = KNATIVE_DIR) -> list[PingSourceSpec]:
             namespace=doc["metadata"].get("namespace", "default"),
             data=doc["spec"].get("data", ""),
             sink_service=doc["spec"]["sink"]["ref"]["name"],
+            sink_audience=doc["spec"]["sink"].get("audience"),
         )
         for doc in _of_kind(load_documents(directory), "PingSource")
     ]
+
+
+def service_env(directory: Path = KNATIVE_DIR) -> dict[str, dict[str, str]]:
+    """Knative Service name -> the literal `env` values of its container."""
+    return {
+        doc["metadata"]["name"]: {
+            entry["name"]: entry["value"]
+            for container in doc["spec"]["template"]["spec"]["containers"]
+            for entry in container.get("env", [])
+            if "value" in entry
+        }
+        for doc in _of_kind(load_documents(directory), "Service")
+    }

@@ -73,6 +73,11 @@ resource "kubernetes_manifest" "config" {
   depends_on = [kubernetes_namespace_v1.orders]
 }
 
+resource "kubernetes_manifest" "event_auth_config" {
+  manifest   = local.event_auth_config
+  depends_on = [kubernetes_namespace_v1.orders]
+}
+
 # Runs `orders migrate` (wait for the database, then alembic upgrade head) once per apply of a
 # new image, before any function starts.
 resource "kubernetes_job_v1" "migrate" {
@@ -147,6 +152,7 @@ resource "kubernetes_manifest" "services" {
   depends_on = [
     kubernetes_job_v1.migrate,
     kubernetes_manifest.config,
+    kubernetes_manifest.event_auth_config,
     kubernetes_manifest.kafka_topics,
   ]
 }

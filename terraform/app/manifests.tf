@@ -5,10 +5,11 @@ locals {
   knative_dir = "${path.module}/../../knative"
   documents = flatten([
     for file in fileset(local.knative_dir, "*.yaml") : [
-      for text in split("\n---\n", replace(replace(replace(
+      for text in split("\n---\n", replace(replace(replace(replace(
         file("${local.knative_dir}/${file}"),
         "namespace: orders", "namespace: ${var.namespace}"),
         ".orders.svc", ".${var.namespace}.svc"),
+        "serving.knative.dev/service/orders/", "serving.knative.dev/service/${var.namespace}/"),
       "image: orders:latest", "image: ${var.image}")) :
       yamldecode(text) if trimspace(replace(text, "/(?m)^#.*$/", "")) != ""
     ]
@@ -22,6 +23,13 @@ locals {
       CONFIRM_DELAY_SECONDS = tostring(var.confirm_delay_seconds)
       SHIP_DELAY_SECONDS    = tostring(var.ship_delay_seconds)
     })
+  })
+  # Who may fire the event functions: off until var.event_auth names the API server's key set.
+  event_auth_config = merge(local.by_kind["ConfigMap"]["orders-event-auth"], {
+    data = merge(local.by_kind["ConfigMap"]["orders-event-auth"].data,
+      { EVENT_AUTH_ISSUER = var.event_auth_issuer },
+      var.event_auth ? { EVENT_AUTH_JWKS_URL = "https://kubernetes.default.svc/openid/v1/jwks" } : {},
+    )
   })
   node_pools = {
     for name, pool in local.by_kind["KafkaNodePool"] :

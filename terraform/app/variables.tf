@@ -69,3 +69,15 @@ variable "acme_email" {
   type        = string
   default     = ""
 }
+
+variable "event_auth" {
+  description = "Only their sources may fire confirm, ship and outbox_relay: turns on Knative Eventing's authentication-oidc (alpha) and the functions' token check."
+  type        = bool
+  default     = false
+}
+
+variable "event_auth_issuer" {
+  description = "The cluster's service-account token issuer (kubectl get --raw /.well-known/openid-configuration); kind's and k3d's by default."
+  type        = string
+  default     = "https://kubernetes.default.svc.cluster.local"
+}

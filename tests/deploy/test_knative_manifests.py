@@ -152,3 +152,59 @@ def test_func_yaml_matches_the_service(function: str) -> None:
         int(annotations["autoscaling.knative.dev/target"]),
     )
     assert func["invoke"] == ("http" if function == "orders_http" else "cloudevent")
+
+
+EVENT_SERVICES = {"confirm", "ship", "outbox-relay"}
+
+
+def _verified_audiences() -> dict[str, str]:
+    """Knative Service -> the token audience it verifies (EVENT_AUTH_AUDIENCE)."""
+    found = {}
+    for name, service in _named("Service").items():
+        [container] = service["spec"]["template"]["spec"]["containers"]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        if "EVENT_AUTH_AUDIENCE" in env:
+            found[name] = env["EVENT_AUTH_AUDIENCE"]
+    return found
+
+
+def test_sources_name_the_audiences_their_sinks_verify() -> None:
+    # A source mints its token for spec.sink.audience; a drift would refuse every event.
+    sources = [*_named("KafkaSource").values(), *_named("PingSource").values()]
+    named = {s["spec"]["sink"]["ref"]["name"]: s["spec"]["sink"]["audience"] for s in sources}
+    assert named == _verified_audiences()
+    assert set(named) == EVENT_SERVICES
+    assert len(set(named.values())) == len(named), "one audience per sink: no token fires two"
+
+
+def test_only_the_event_functions_read_who_may_fire_them() -> None:
+    assert "orders-event-auth" in _named("ConfigMap")
+    assert "EVENT_AUTH_JWKS_URL" not in _named("ConfigMap")["orders-event-auth"]["data"], "off"
+    for name, service in _named("Service").items():
+        [container] = service["spec"]["template"]["spec"]["containers"]
+        maps = {e["configMapRef"]["name"] for e in container["envFrom"]}
+        assert ("orders-event-auth" in maps) == (name in EVENT_SERVICES)
+
+
+def test_kn_and_func_deploy_the_same_audiences() -> None:
+    import re
+
+    import yaml
+
+    from tests.support import ROOT
+
+    verified = _verified_audiences()
+    script = (ROOT / "knative" / "deploy-with-kn.sh").read_text()
+    [template] = re.findall(r"EVENT_AUTH_AUDIENCE=(\S+?)\"", script)
+    namespace = re.search(r"(?m)^NS=(\S+)$", script)
+    assert namespace is not None
+    for name in EVENT_SERVICES:
+        assert re.search(rf"(?m)^deploy {name} .*\$\(sender {name}\)$", script)
+        rendered = template.replace("$NS", namespace.group(1)).replace("$1", name)
+        assert rendered == verified[name]
+        func = yaml.safe_load(
+            (ROOT / "functions" / name.replace("-", "_") / "func.yaml").read_text()
+        )
+        envs = func["run"]["envs"]
+        assert {"name": "EVENT_AUTH_AUDIENCE", "value": verified[name]} in envs
+        assert {"value": "{{ configMap:orders-event-auth }}"} in envs

@@ -133,6 +133,26 @@ def test_variables_cover_image_namespace_replicas_and_delays() -> None:
     assert "url" in outputs
 
 
+def test_one_variable_turns_on_the_event_check_and_eventing_oidc() -> None:
+    variables = _variables("app")
+    assert variables["event_auth"] is False, "off by default"
+    flag = _resources("app")["kubernetes_config_map_v1_data.eventing_oidc"]
+    assert _one(flag, "count") == "${var.event_auth ? 1 : 0}"
+    metadata = _one(flag, "metadata")
+    assert (_one(metadata, "name"), _one(metadata, "namespace")) == (
+        "config-features",
+        "knative-eventing",
+    )
+    assert _one(flag, "data") == {"authentication-oidc": "enabled"}
+    rendering = (TERRAFORM / "app" / "manifests.tf").read_text()
+    assert 'var.event_auth ? { EVENT_AUTH_JWKS_URL = "https://kubernetes.default.svc' in rendering
+    # Sources and services name audiences with the namespace: both are renamed alike.
+    assert '"serving.knative.dev/service/${var.namespace}/"' in rendering
+    assert "${kubernetes_manifest.event_auth_config}" in _one(
+        _resources("app")["kubernetes_manifest.services"], "depends_on"
+    )
+
+
 def test_backends_are_local_by_choice() -> None:
     for stage in STAGES:
         [terraform] = _parsed(stage)["terraform"]

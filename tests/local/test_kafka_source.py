@@ -193,3 +193,32 @@ async def test_in_flight_records_come_again_after_a_restart(
         await _until(lambda: len(scripted.calls["slow"]) == 2)
     finally:
         await _stop(second)
+
+
+async def test_deliveries_carry_a_token_for_the_sink_audience(
+    broker: str, topic: str, sink: tuple[ScriptedSink, str], tmp_path: Any
+) -> None:
+    import jwt
+
+    from shared.local.signing import LOCAL_ISSUER, LocalIssuer, TokenMinter, source_subject
+
+    scripted, url = sink
+    issuer = LocalIssuer.create(tmp_path / "eventing")
+    spec = _spec(topic)
+    assert spec.sink_audience
+    minter = TokenMinter(str(issuer.key_file), LOCAL_ISSUER)
+    source = LocalKafkaSource(spec, url, get_settings(), minter=minter)
+    task = asyncio.create_task(source.run())
+    try:
+        await _produce(broker, topic, "signed")
+        await _until(lambda: scripted.calls.get("signed"))
+    finally:
+        await _stop(task)
+    scheme, _, token = scripted.calls["signed"][0]["Authorization"].partition(" ")
+    assert scheme == "Bearer"
+    [key] = jwt.PyJWKSet.from_json(issuer.jwks_file.read_text()).keys
+    claims = jwt.decode(
+        token, key.key, algorithms=["ES256"], audience=spec.sink_audience, issuer=LOCAL_ISSUER
+    )
+    assert claims["sub"] == source_subject(spec.namespace, spec.name, "KafkaSource")
+    assert oct(issuer.key_file.stat().st_mode & 0o777) == "0o600"

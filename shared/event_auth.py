@@ -1,0 +1,70 @@
+"""Who may fire a CloudEvent function: only a sender the platform vouches for.
+
+On when EVENT_AUTH_JWKS_URL or EVENT_AUTH_JWKS_FILE is set. Knative Eventing (feature
+`authentication-oidc`) then has each source present a service-account token of the cluster's
+OIDC issuer, minted for the audience its manifest names in `spec.sink.audience`. Every request
+but the health routes and metrics must carry such a token: a good signature, `exp`, `aud`
+(EVENT_AUTH_AUDIENCE), `iss` (EVENT_AUTH_ISSUER) and, when EVENT_AUTH_SUBJECTS is set, a `sub`
+among them. Anything else is a 401, which a source does not retry; keys that cannot be fetched
+are a 503, which it does. The check sits around the function runtime, not inside a function.
+"""
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from shared.auth import OPEN_PATHS, Unauthenticated
+from shared.problems import problem, service_unavailable
+from shared.settings import Settings
+from shared.tokens import KeySet, KeysUnavailable, TokenRules, bearer_token, verified_claims
+
+
+class SenderCheck:
+    """Verifies the bearer token of one CloudEvent request against the event-auth settings."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.keys = KeySet(
+            settings.event_auth_jwks_file,
+            settings.event_auth_jwks_url,
+            ca_file=settings.event_auth_jwks_ca_file,
+            token_file=settings.event_auth_jwks_token_file,
+        )
+        self.rules = TokenRules(
+            settings.event_auth_algorithm_list,
+            settings.event_auth_audience,
+            settings.event_auth_issuer,
+            settings.event_auth_leeway_seconds,
+        )
+        self.subjects = settings.event_auth_subject_set
+
+    async def check(self, authorization: str | None) -> None:
+        """Returns when the sender may fire this function; raises Unauthenticated otherwise."""
+        claims = await verified_claims(bearer_token(authorization), self.keys, self.rules)
+        if self.subjects and claims.get("sub") not in self.subjects:
+            raise Unauthenticated("this sender may not fire this function")
+
+
+class RequireSender:
+    """ASGI middleware: a request reaches the function only with a token SenderCheck accepts."""
+
+    def __init__(self, app: ASGIApp, sender_check: SenderCheck, retry_after_seconds: int) -> None:
+        self.app = app
+        self.sender_check = sender_check
+        self.retry_after_seconds = retry_after_seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        authorization = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
+        try:
+            await self.sender_check.check(authorization or None)
+        except KeysUnavailable as exc:
+            refusal = service_unavailable("keys-unavailable", str(exc), self.retry_after_seconds)
+            await refusal(scope, receive, send)
+            return
+        except Unauthenticated as exc:
+            challenge = 'Bearer error="invalid_token"' if authorization else "Bearer"
+            headers = {"WWW-Authenticate": challenge}
+            refusal = problem(401, "unauthenticated", "Unauthorized", str(exc), headers=headers)
+            await refusal(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
