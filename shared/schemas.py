@@ -13,8 +13,15 @@ MAX_ITEMS = 100
 # Bounds keep 100 lines of quantity * price well inside a signed 64-bit total.
 MAX_QUANTITY = 1_000_000
 MAX_UNIT_PRICE_CENTS = 10_000_000_000
+# The widths of the columns: orders.version is a PostgreSQL integer, total_cents a bigint.
+MAX_VERSION = 2**31 - 1
+MAX_BIGINT = 2**63 - 1
 
-Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:@-]+$")]
+IDENTIFIER_PATTERN = r"^[A-Za-z0-9._:@-]+$"
+MAX_IDENTIFIER_LENGTH = 64
+Identifier = Annotated[
+    str, Field(min_length=1, max_length=MAX_IDENTIFIER_LENGTH, pattern=IDENTIFIER_PATTERN)
+]
 
 
 def _whole(value: object) -> object:

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from functions.orders_http import handlers
-from functions.orders_http.http_input import BadRequest
+from functions.orders_http.http_input import BadRequest, quoted
 from functions.orders_http.openapi import openapi_response
 from shared.db import Database, DatabaseBusy, DatabaseUnavailable, get_database
 from shared.metrics import observe_request
@@ -69,7 +69,7 @@ def _resolve(request: Request) -> tuple[str, dict[str, Handler]]:
 async def _answer(request: Request, methods: dict[str, Handler]) -> Response:
     settings = get_settings()
     if not methods:
-        return problem(404, "not-found", "Not Found", f"no route {request.url.path}")
+        return problem(404, "not-found", "Not Found", f"no route {quoted(request.url.path)}")
     handler = methods.get(request.method)
     if handler is None:
         allowed = ", ".join(methods)
@@ -77,7 +77,7 @@ async def _answer(request: Request, methods: dict[str, Handler]) -> Response:
             405,
             "method-not-allowed",
             "Method Not Allowed",
-            f"{request.method} is not allowed here; use {allowed}",
+            f"{quoted(request.method)} is not allowed here; use {allowed}",
             headers={"Allow": allowed},
         )
     try:
