@@ -31,13 +31,15 @@ async def _openapi(request: Request, db: Database, settings: Settings) -> Respon
     return openapi_response(settings.auth_enabled)
 
 
+# HEAD wherever GET (RFC 9110 9.3.2): the GET's handler answers it, and dispatch drops the body.
 FIXED_ROUTES: dict[str, dict[str, Handler]] = {
-    "/": {"GET": handlers.list_orders, "POST": handlers.create_order},
-    "/openapi.json": {"GET": _openapi},
+    "/": {"GET": handlers.list_orders, "HEAD": handlers.list_orders, "POST": handlers.create_order},
+    "/openapi.json": {"GET": _openapi, "HEAD": _openapi},
 }
 ORDER_ROUTE = "/{order_id}"
 ORDER_METHODS: dict[str, Handler] = {
     "GET": handlers.read_order,
+    "HEAD": handlers.read_order,
     "PUT": handlers.replace_order,
     "DELETE": handlers.delete_order,
 }
@@ -102,4 +104,7 @@ async def dispatch(request: Request) -> Response:
         log.exception("unhandled error on %s %s", request.method, route)
         response = problem(500, "internal-error", "Internal Server Error", "an unexpected error")
     observe_request(route, request.method, response.status_code, time.perf_counter() - started)
+    if request.method == "HEAD":
+        # The GET's status and headers, Content-Length included, without its body.
+        response.body = b""
     return response

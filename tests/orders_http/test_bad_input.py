@@ -216,7 +216,7 @@ async def test_unknown_route_and_method(client: httpx.AsyncClient) -> None:
     _assert_problem(await client.get(f"/{uuid.uuid4()}/items"), 404)
     not_allowed = await client.patch(f"/{uuid.uuid4()}", json={})
     _assert_problem(not_allowed, 405)
-    assert not_allowed.headers["allow"] == "GET, PUT, DELETE"
+    assert not_allowed.headers["allow"] == "GET, HEAD, PUT, DELETE"
     _assert_problem(await client.delete("/"), 405)
 
 
