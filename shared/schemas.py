@@ -56,9 +56,11 @@ class OrderOut(BaseModel):
     id: UUID
     customer_id: str
     items: list[LineItem]
-    total_cents: int
+    # Bounded as the columns are: an event may carry any number, and one past a column's
+    # width must make the order unusable here rather than fail its statement.
+    total_cents: Annotated[int, Field(ge=0, le=MAX_BIGINT)]
     status: OrderStatus
-    version: int
+    version: Annotated[int, Field(ge=1, le=MAX_VERSION)]
     created_at: datetime
     updated_at: datetime
     confirmed_at: datetime | None
