@@ -31,7 +31,7 @@ bench: install
 
 # The fuzzing of `make test`, with many more cases (FUZZ_EXAMPLES per operation or property).
 fuzz: install
-	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-1000} $(PYTHON) -m pytest -s tests/orders_http/test_fuzz_api.py tests/test_event_fuzz.py
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-1000} $(PYTHON) -m pytest -s tests/orders_http/test_fuzz_api.py tests/orders_http/test_fuzz_widths.py tests/test_event_fuzz.py
 
 # Known vulnerabilities in the locked dependencies (needs the PyPI JSON API or OSV), then the
 # code (bandit) and the deploy files (checkov). bandit and checkov also run in `make test`.

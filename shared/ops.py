@@ -41,6 +41,9 @@ class OpsRoutes:
                 response = await ready(get_database(), get_settings().retry_after_seconds)
             else:
                 response = metrics_response()
+            if scope["method"] == "HEAD":
+                # Headers as for GET, Content-Length included, and no body (RFC 9110 9.3.2).
+                response.body = b""
             await response(scope, receive, send)
             return
         if not self.observe_requests:

@@ -14,20 +14,25 @@ MAX_ITEMS = 100
 # Bounds keep 100 lines of quantity * price well inside a signed 64-bit total.
 MAX_QUANTITY = 1_000_000
 MAX_UNIT_PRICE_CENTS = 10_000_000_000
+# The widths of the columns: orders.version is a PostgreSQL integer, total_cents a bigint.
+MAX_VERSION = 2**31 - 1
+MAX_BIGINT = 2**63 - 1
 
-_IDENTIFIER = r"^[A-Za-z0-9._:@-]+$"
+IDENTIFIER_PATTERN = r"^[A-Za-z0-9._:@-]+$"
 MAX_IDENTIFIER_LENGTH = 64
 Identifier = Annotated[
-    str, Field(min_length=1, max_length=MAX_IDENTIFIER_LENGTH, pattern=_IDENTIFIER)
+    str, Field(min_length=1, max_length=MAX_IDENTIFIER_LENGTH, pattern=IDENTIFIER_PATTERN)
 ]
+_IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
 
 
 def is_identifier(value: object) -> TypeGuard[str]:
-    """Whether `value` is a valid customer id or SKU."""
+    """Whether `value` is a valid customer id or SKU (fullmatch: `$` alone would let a
+    trailing newline through)."""
     return (
         isinstance(value, str)
         and 0 < len(value) <= MAX_IDENTIFIER_LENGTH
-        and re.match(_IDENTIFIER, value) is not None
+        and _IDENTIFIER.fullmatch(value) is not None
     )
 
 
@@ -63,9 +68,11 @@ class OrderOut(BaseModel):
     id: UUID
     customer_id: str
     items: list[LineItem]
-    total_cents: int
+    # Bounded as the columns are: an event may carry any number, and one past a column's
+    # width must make the order unusable here rather than fail its statement.
+    total_cents: Annotated[int, Field(ge=0, le=MAX_BIGINT)]
     status: OrderStatus
-    version: int
+    version: Annotated[int, Field(ge=1, le=MAX_VERSION)]
     created_at: datetime
     updated_at: datetime
     confirmed_at: datetime | None

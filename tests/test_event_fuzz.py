@@ -6,6 +6,7 @@ seconds, and no order changes unless the event was a well-formed step for it. FU
 sets the number of events (`make fuzz` raises it)."""
 
 import asyncio
+import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -26,7 +27,19 @@ EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
 STEPS = {"confirm": EventType.CREATED, "ship": EventType.CONFIRMED}
 PING = ("dev.knative.sources.ping", "/apis/v1/namespaces/orders/pingsources/outbox-relay")
 TEXT = st.text(max_size=40)
-INTEGERS = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+# Past every width a column or a parser has: int4, int8, uint64, and digits beyond them.
+WIDE = [2**31 - 1, 2**31, -(2**31) - 1, 2**63 - 1, 2**63, -(2**63) - 1, 2**64, 10**20, 10**400]
+INTEGERS = st.one_of(
+    st.integers(min_value=-(2**63), max_value=2**63 - 1), st.sampled_from(WIDE), st.integers()
+)
+# The ends of what a timestamp may say, with the offsets that push it past year 1 or 9999.
+EDGE_TIMES = [
+    "0001-01-01T00:00:00+14:00",
+    "0001-01-01T00:00:00Z",
+    "9999-12-31T23:59:59-14:00",
+    "9999-12-31T23:59:59.999999+00:00",
+    "1970-01-01T00:00:00Z",
+]
 ODD_VALUES = st.one_of(INTEGERS, st.booleans(), st.none(), st.lists(INTEGERS, max_size=2))
 
 
@@ -66,6 +79,35 @@ async def _states(database_url: str) -> dict[str, tuple[str, int]]:
     return {str(row["id"]): (row["status"], row["version"]) for row in rows}
 
 
+NUMBER_FIELDS = ["version", "total_cents", "quantity", "unit_price_cents"]
+
+
+def _whole_order(subject: str, field: str, number: int) -> st.SearchStrategy[dict[str, Any]]:
+    """A complete order for `subject`, as the events carry it, but for one number."""
+    now = datetime.now(UTC).isoformat()
+    item = {"sku": "SKU-1", "quantity": 1, "unit_price_cents": 1}
+    order: dict[str, Any] = {
+        "id": subject,
+        "customer_id": "c-1",
+        "items": [{**item, field: number} if field in item else item],
+        "total_cents": 1,
+        "status": "CREATED",
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+        "confirmed_at": None,
+        "shipped_at": None,
+    }
+    if field not in item:
+        order[field] = number
+    return st.just(order)
+
+
+def _dumps(value: Any) -> bytes:
+    # The standard library's: orjson refuses integers past 64 bits, which is what is sent here.
+    return json.dumps(value).encode()
+
+
 @st.composite
 def events(draw: st.DrawFn, order_ids: list[str]) -> dict[str, Any]:
     """A request: target function, mode, attributes (some wrong or missing), data, body."""
@@ -82,6 +124,8 @@ def events(draw: st.DrawFn, order_ids: list[str]) -> dict[str, Any]:
             st.one_of(
                 st.just(datetime.now(UTC).isoformat()),
                 st.datetimes().map(datetime.isoformat),
+                st.datetimes(timezones=st.just(UTC)).map(datetime.isoformat),
+                st.sampled_from(EDGE_TIMES),
                 TEXT,
             )
         ),
@@ -92,13 +136,14 @@ def events(draw: st.DrawFn, order_ids: list[str]) -> dict[str, Any]:
     data = draw(
         st.one_of(
             st.just({**order_body(), "id": subject}),
+            _whole_order(subject, draw(st.sampled_from(NUMBER_FIELDS)), draw(INTEGERS)),
             st.dictionaries(TEXT, st.one_of(TEXT, INTEGERS), max_size=3),
             st.lists(INTEGERS, max_size=3),
         )
     )
     body = draw(
         st.one_of(
-            st.just(orjson.dumps(data)),
+            st.just(_dumps(data)),
             st.binary(max_size=64),  # invalid UTF-8, not JSON
             st.just(b'{"pad": "' + b"x" * 300_000 + b'"}'),  # beyond MAX_EVENT_BYTES
         )
@@ -122,7 +167,7 @@ def _header_safe(value: str) -> bytes:
 def _request(event: dict[str, Any]) -> tuple[dict[bytes, bytes], bytes]:
     if event["structured"]:
         envelope = {**event["attributes"], "data": event["data"]}
-        body = orjson.dumps(envelope) if len(event["body"]) < 1000 else event["body"]
+        body = _dumps(envelope) if len(event["body"]) < 1000 else event["body"]
         return {b"content-type": b"application/cloudevents+json"}, body
     # Raw UTF-8 in header values, as a careless producer would send them (only the bytes
     # HTTP/1.1 cannot carry in a header are left out).
@@ -189,3 +234,58 @@ def test_a_ping_from_elsewhere_is_refused(functions: dict[str, str]) -> None:
     }
     answer = httpx.post(f"{functions['outbox_relay']}/", content=b"{}", headers=headers)
     assert answer.status_code == 400
+
+
+WIDTHS = [2**31, 2**63, 2**64, 10**20, -(2**63) - 1, int("9" * 400)]
+
+
+@pytest.mark.parametrize(
+    "number", WIDTHS, ids=["2^31", "2^63", "2^64", "10^20", "-2^63-1", "9x400"]
+)
+@pytest.mark.parametrize("field", ["version", "total_cents", "quantity"])
+def test_a_step_for_an_order_with_numbers_past_every_width_answers_2xx_or_400(
+    functions: dict[str, str], orders: list[dict[str, Any]], field: str, number: int
+) -> None:
+    """The event names a real order, but its data carries a number no column can hold."""
+    order = orders[0]
+    data = (
+        {**order, field: number}
+        if field != "quantity"
+        else {
+            **order,
+            "items": [{**order["items"][0], "quantity": number}],
+        }
+    )
+    headers = {
+        "ce-specversion": "1.0",
+        "ce-id": str(uuid.uuid4()),
+        "ce-type": EventType.CREATED,
+        "ce-source": SOURCES[EventType.CREATED],
+        "ce-subject": order["id"],
+        "ce-time": datetime.now(UTC).isoformat(),
+        "content-type": "application/json",
+    }
+    answer = httpx.post(
+        f"{functions['confirm']}/", content=json.dumps(data).encode(), headers=headers
+    )
+    assert answer.status_code == 400 or 200 <= answer.status_code < 300, answer.text
+
+
+@pytest.mark.parametrize(
+    "time", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00Z"]
+)
+def test_a_step_at_the_ends_of_time_answers_2xx_or_400(
+    functions: dict[str, str], orders: list[dict[str, Any]], time: str
+) -> None:
+    order = orders[1]
+    headers = {
+        "ce-specversion": "1.0",
+        "ce-id": str(uuid.uuid4()),
+        "ce-type": EventType.CREATED,
+        "ce-source": SOURCES[EventType.CREATED],
+        "ce-subject": order["id"],
+        "ce-time": time,
+        "content-type": "application/json",
+    }
+    answer = httpx.post(f"{functions['confirm']}/", content=orjson.dumps(order), headers=headers)
+    assert answer.status_code == 400 or 200 <= answer.status_code < 300, answer.text

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from functions.orders_http import handlers
-from functions.orders_http.http_input import BadRequest
+from functions.orders_http.http_input import BadRequest, quoted
 from functions.orders_http.openapi import openapi_response
 from shared.db import Database, DatabaseBusy, DatabaseUnavailable, get_database
 from shared.metrics import observe_request
@@ -31,13 +31,15 @@ async def _openapi(request: Request, db: Database, settings: Settings) -> Respon
     return openapi_response(settings.auth_enabled)
 
 
+# HEAD wherever GET (RFC 9110 9.3.2): the GET's handler answers it, and dispatch drops the body.
 FIXED_ROUTES: dict[str, dict[str, Handler]] = {
-    "/": {"GET": handlers.list_orders, "POST": handlers.create_order},
-    "/openapi.json": {"GET": _openapi},
+    "/": {"GET": handlers.list_orders, "HEAD": handlers.list_orders, "POST": handlers.create_order},
+    "/openapi.json": {"GET": _openapi, "HEAD": _openapi},
 }
 ORDER_ROUTE = "/{order_id}"
 ORDER_METHODS: dict[str, Handler] = {
     "GET": handlers.read_order,
+    "HEAD": handlers.read_order,
     "PUT": handlers.replace_order,
     "DELETE": handlers.delete_order,
 }
@@ -69,7 +71,7 @@ def _resolve(request: Request) -> tuple[str, dict[str, Handler]]:
 async def _answer(request: Request, methods: dict[str, Handler]) -> Response:
     settings = get_settings()
     if not methods:
-        return problem(404, "not-found", "Not Found", f"no route {request.url.path}")
+        return problem(404, "not-found", "Not Found", f"no route {quoted(request.url.path)}")
     handler = methods.get(request.method)
     if handler is None:
         allowed = ", ".join(methods)
@@ -77,7 +79,7 @@ async def _answer(request: Request, methods: dict[str, Handler]) -> Response:
             405,
             "method-not-allowed",
             "Method Not Allowed",
-            f"{request.method} is not allowed here; use {allowed}",
+            f"{quoted(request.method)} is not allowed here; use {allowed}",
             headers={"Allow": allowed},
         )
     try:
@@ -102,4 +104,7 @@ async def dispatch(request: Request) -> Response:
         log.exception("unhandled error on %s %s", request.method, route)
         response = problem(500, "internal-error", "Internal Server Error", "an unexpected error")
     observe_request(route, request.method, response.status_code, time.perf_counter() - started)
+    if request.method == "HEAD":
+        # The GET's status and headers, Content-Length included, without its body.
+        response.body = b""
     return response

@@ -1,5 +1,6 @@
 """The OpenAPI 3.1 document, generated from the models the code validates and answers with."""
 
+import copy
 from functools import cache
 from typing import Any
 
@@ -7,10 +8,17 @@ import orjson
 from pydantic.json_schema import models_json_schema
 from starlette.responses import Response
 
-from functions.orders_http.http_input import ENTITY_TAGS
+from functions.orders_http.http_input import ENTITY_TAGS, MAX_IDEMPOTENCY_KEY_LENGTH
 from shared.auth import OPEN_PATHS
 from shared.ops import OPS_PATHS
-from shared.schemas import OrderIn, OrderOut, OrderPage, Problem
+from shared.schemas import (
+    IDENTIFIER_PATTERN,
+    MAX_IDENTIFIER_LENGTH,
+    OrderIn,
+    OrderOut,
+    OrderPage,
+    Problem,
+)
 
 _REF = "#/components/schemas/{model}"
 _PROBLEM = "application/problem+json"
@@ -62,6 +70,7 @@ _IF_MATCH = {
     "name": "If-Match",
     "in": "header",
     "required": False,
+    "description": 'Compared strongly (RFC 9110 13.1.1): a weak tag W/"3" matches no version',
     "schema": {"type": "string", "pattern": f"^{ENTITY_TAGS.pattern}$"},
 }
 _NOT_FOUND = {"404": _problem("No such order")}
@@ -101,7 +110,15 @@ def _paths() -> dict[str, Any]:
                     _query(
                         "status", {"type": "string", "enum": ["CREATED", "CONFIRMED", "SHIPPED"]}
                     ),
-                    _query("customer_id", {"type": "string"}),
+                    _query(
+                        "customer_id",
+                        {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": MAX_IDENTIFIER_LENGTH,
+                            "pattern": IDENTIFIER_PATTERN,
+                        },
+                    ),
                 ],
                 "responses": {
                     "200": _json("OrderPage", "A page of orders, oldest first"),
@@ -115,7 +132,12 @@ def _paths() -> dict[str, Any]:
                     {
                         "name": "Idempotency-Key",
                         "in": "header",
-                        "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                        "schema": {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": MAX_IDEMPOTENCY_KEY_LENGTH,
+                            "pattern": "^[ -~]+$",
+                        },
                     }
                 ],
                 "requestBody": _BODY,
@@ -219,6 +241,21 @@ def _with_bearer_auth(paths: dict[str, Any]) -> dict[str, Any]:
     return paths
 
 
+def _with_head(paths: dict[str, Any]) -> dict[str, Any]:
+    """HEAD wherever GET: the GET's parameters, statuses and headers, and no body."""
+    for operations in paths.values():
+        if "get" not in operations:
+            continue
+        head = copy.deepcopy(operations["get"])
+        head["operationId"] += "Head"
+        for answer in head["responses"].values():
+            answer.pop("content", None)
+            answer.pop("links", None)
+            answer["description"] += " (headers only)"
+        operations["head"] = head
+    return paths
+
+
 @cache
 def openapi_document(bearer_auth: bool = False) -> bytes:
     _, schemas = models_json_schema(
@@ -242,6 +279,7 @@ def openapi_document(bearer_auth: bool = False) -> bytes:
         document["components"]["securitySchemes"] = {
             "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
         }
+    document["paths"] = _with_head(document["paths"])
     return orjson.dumps(document)
 
 

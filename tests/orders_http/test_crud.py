@@ -216,3 +216,55 @@ async def test_distinct_idempotency_keys_make_distinct_orders(
             await client.post("/", json=order_body(), headers={"Idempotency-Key": key})
         ).status_code == 201
     assert await db.fetchval("SELECT count(*) FROM orders") == 2
+
+
+async def _get_and_head(
+    client: httpx.AsyncClient, path: str
+) -> tuple[httpx.Response, httpx.Response]:
+    return await client.get(path), await client.head(path)
+
+
+async def test_head_answers_wherever_get_does_with_its_headers_and_no_body(
+    client: httpx.AsyncClient,
+) -> None:
+    """RFC 9110 9.3.2: HEAD is GET without the content."""
+    created = (await create(client)).json()
+    paths = [
+        "/",
+        "/?limit=1&status=CREATED",
+        f"/{created['id']}",
+        "/openapi.json",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    ]
+    for path in paths:
+        got, head = await _get_and_head(client, path)
+        assert got.status_code == 200, (path, got.text)
+        assert head.status_code == 200, path
+        assert head.content == b"", path
+        names = {"content-type", "content-length", "etag", "location"}
+        if path != "/metrics":  # the metrics text changes between the two requests
+            assert {k: v for k, v in head.headers.items() if k in names} == {
+                k: v for k, v in got.headers.items() if k in names
+            }, path
+
+
+async def test_head_of_an_error_has_the_gets_status_and_no_body(client: httpx.AsyncClient) -> None:
+    for path, status in [(f"/{uuid.uuid4()}", 404), ("/not-a-uuid", 404), ("/?limit=0", 400)]:
+        got, head = await _get_and_head(client, path)
+        assert got.status_code == head.status_code == status, path
+        assert head.headers["content-type"] == "application/problem+json"
+        assert head.content == b""
+
+
+async def test_allow_lists_head_where_get_is_allowed(client: httpx.AsyncClient) -> None:
+    for path, allowed in [
+        ("/", "GET, HEAD, POST"),
+        (f"/{uuid.uuid4()}", "GET, HEAD, PUT, DELETE"),
+        ("/openapi.json", "GET, HEAD"),
+        ("/healthz", "GET, HEAD"),
+    ]:
+        response = await client.patch(path, json={})
+        assert response.status_code == 405
+        assert response.headers["allow"] == allowed, path
