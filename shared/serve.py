@@ -34,6 +34,7 @@ async def drain() -> None:
 def function_app(target: str) -> Any:
     """The ASGI app around one function, behind the ops routes."""
     from shared.function_app import FunctionApp, Limits, load_function
+    from shared.in_flight import InFlightLimit
     from shared.ops import OpsRoutes
     from shared.settings import get_settings
 
@@ -49,7 +50,8 @@ def function_app(target: str) -> Any:
         from shared.tokens import Authenticator
 
         served = RequireToken(served, Authenticator(settings))
-    return served
+    # Outermost: a request refused for overload costs no token check and no function code.
+    return InFlightLimit(served, settings.max_concurrency, settings.retry_after_seconds)
 
 
 def serve(target: str | None = None, host: str | None = None, port: int | None = None) -> None:
@@ -74,6 +76,7 @@ def serve(target: str | None = None, host: str | None = None, port: int | None =
         lifespan="on",
         log_config=None,
         timeout_graceful_shutdown=5,
-        limit_concurrency=settings.max_concurrency,
+        # Off: it counts idle connections with requests; InFlightLimit counts requests alone.
+        limit_concurrency=None,
         timeout_keep_alive=5,
     )

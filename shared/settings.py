@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     max_header_bytes: int = 16 * 1024
     # An HTTP request still unanswered after this is cut short with a 503 (Retry-After).
     request_timeout_seconds: float = 15.0
-    # Connections and requests served at once per process; beyond it uvicorn answers 503.
+    # Requests in flight at once per process; beyond it a 503 problem with Retry-After.
     max_concurrency: int = 1000
     max_page_size: int = 100
     retry_after_seconds: int = 2
