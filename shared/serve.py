@@ -34,6 +34,7 @@ async def drain() -> None:
 def function_app(target: str) -> Any:
     """The ASGI app around one function, behind the ops routes."""
     from shared.function_app import FunctionApp, Limits, load_function
+    from shared.in_flight import InFlightLimit
     from shared.ops import OpsRoutes
     from shared.settings import get_settings
 
@@ -57,15 +58,19 @@ def function_app(target: str) -> Any:
         from shared.tokens import Authenticator
 
         served = RequireToken(served, Authenticator(settings))
-    return served
+    # Outermost: a request refused for overload costs no token check and no function code.
+    return InFlightLimit(served, settings.max_concurrency, settings.retry_after_seconds)
 
 
 def serve(target: str | None = None, host: str | None = None, port: int | None = None) -> None:
     """Serve `target` (default: `FUNCTION_TARGET`) until SIGTERM."""
+    from shared.connections import ConnectionLimits, connection_bound, guarded_protocol
     from shared.settings import get_settings
 
     target = target or os.environ.get("FUNCTION_TARGET", "")
     settings = get_settings()
+    bound = connection_bound(settings.max_connections)
+    connections = ConnectionLimits(settings.header_timeout_seconds, bound)
     uvicorn.run(
         function_app(target),
         ssl_certfile=settings.ssl_certfile,
@@ -77,11 +82,13 @@ def serve(target: str | None = None, host: str | None = None, port: int | None =
         proxy_headers=False,
         # No WebSockets here: naming the protocols spares their imports at every cold start.
         ws="none",
-        http="httptools",
+        # httptools with a header timeout and a bound on connections (shared/connections.py).
+        http=guarded_protocol(connections),
         loop="uvloop",
         lifespan="on",
         log_config=None,
         timeout_graceful_shutdown=5,
-        limit_concurrency=settings.max_concurrency,
-        timeout_keep_alive=5,
+        # Off: it counts idle connections with requests; InFlightLimit counts requests alone.
+        limit_concurrency=None,
+        timeout_keep_alive=settings.keep_alive_seconds,
     )

@@ -57,8 +57,15 @@ class Settings(BaseSettings):
     max_header_bytes: int = 16 * 1024
     # An HTTP request still unanswered after this is cut short with a 503 (Retry-After).
     request_timeout_seconds: float = 15.0
-    # Connections and requests served at once per process; beyond it uvicorn answers 503.
+    # Requests in flight at once per process; beyond it a 503 problem with Retry-After.
     max_concurrency: int = 1000
+    # Open connections per process (idle ones too); past it the longest idle one is closed.
+    # Lowered at start-up to fit the open-file limit (shared/connections.py).
+    max_connections: int = 2048
+    # A connection's request headers must be in this soon after it opens or its last answer.
+    header_timeout_seconds: float = 5.0
+    # An idle connection is closed this long after its last answer (uvicorn's keep-alive).
+    keep_alive_seconds: int = 5
     max_page_size: int = 100
     retry_after_seconds: int = 2
     log_level: str = "INFO"
