@@ -167,9 +167,16 @@ class FunctionApp:
 
     async def _cloud_event(self, request: Request) -> Response:
         try:
-            body = await read_body(request, self.limits.max_event_bytes)
+            # Under the request deadline: a sender that stalls its body would otherwise hold a
+            # place among the requests in flight for as long as it likes.
+            body = await self.deadlines.run(read_body(request, self.limits.max_event_bytes))
         except ClientDisconnect:
             return Response(status_code=400)
+        except DeadlineExceeded:
+            detail = (
+                f"the event's body did not arrive within {self.limits.request_timeout_seconds} s"
+            )
+            return service_unavailable("timeout", detail, self.limits.retry_after_seconds)
         if body is None:
             return _bad_event(f"an event may carry at most {self.limits.max_event_bytes} bytes")
         try:

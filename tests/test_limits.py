@@ -80,6 +80,22 @@ def test_slow_clients_do_not_hold_the_database_or_the_server(served: str) -> Non
             client.close()
 
 
+def test_an_event_whose_body_stalls_is_answered_503_in_time(database_url: str, broker: str) -> None:
+    env = {"KAFKA_BOOTSTRAP_SERVERS": broker, "REQUEST_TIMEOUT_SECONDS": "1"}
+    with served_function("confirm", env) as url:
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port)) as sender:
+            sender.sendall(
+                b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 1000\r\n\r\n{"
+            )
+            sender.settimeout(10)
+            answer = sender.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 503")
+    assert b"retry-after" in answer.lower()
+    assert b"urn:orders:problem:timeout" in answer
+
+
 def test_many_requests_at_once_are_all_answered(served: str) -> None:
     async def burst() -> list[int]:
         async with httpx.AsyncClient(timeout=30) as client:
