@@ -54,7 +54,10 @@ async def _keep_pinging(
     spec: PingSourceSpec, sink_url: str, interval: float, minter: TokenMinter | None
 ) -> None:
     timeout = aiohttp.ClientTimeout(total=120)
-    async with aiohttp.ClientSession(timeout=timeout, connector=local_connector()) as http:
+    # A connection per ping: one kept alive between pings sits idle as long as the server's
+    # idle timeout allows, and a ping sent as the server closes it was lost (about one in six).
+    connector = local_connector(force_close=True)
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
         while True:
             await asyncio.sleep(interval)
             try:

@@ -23,9 +23,11 @@ RETRYABLE = frozenset({404, 408, 409, 429})
 log = logging.getLogger("orders.kafka_source")
 
 
-def local_connector(limit: int = 100) -> aiohttp.TCPConnector:
+def local_connector(limit: int = 100, *, force_close: bool = False) -> aiohttp.TCPConnector:
     """The sinks are local addresses: the threaded resolver spares aiodns's channel and thread."""
-    return aiohttp.TCPConnector(limit=limit, resolver=aiohttp.ThreadedResolver())
+    return aiohttp.TCPConnector(
+        limit=limit, resolver=aiohttp.ThreadedResolver(), force_close=force_close
+    )
 
 
 def is_retryable(status: int | None) -> bool:
