@@ -29,17 +29,23 @@ class Caller:
     """Who a verified token acts for: one customer, or (with the service grant) all of them."""
 
     customer: str | None
-    subject: str = ""
+    subject: str = ""  # a service's `sub`
 
     @property
     def is_service(self) -> bool:
         return self.customer is None
 
-    def own_key(self, key: str) -> str:
-        """`key` in this caller's own namespace: one tenant can neither see nor claim another's
-        keys. A JSON pair, so no choice of key or subject can spell another caller's."""
-        owner = f"service:{self.subject}" if self.customer is None else f"customer:{self.customer}"
-        return orjson.dumps([owner, key]).decode()
+
+def owned_key(caller: Caller | None, key: str) -> str:
+    """`key` in its caller's own namespace (`anyone` without authentication): one tenant can
+    neither see nor claim another's keys. A JSON pair, so no key or subject spells another's."""
+    if caller is None:
+        owner = "anyone"
+    elif caller.customer is None:
+        owner = f"service:{caller.subject}"
+    else:
+        owner = f"customer:{caller.customer}"
+    return orjson.dumps([owner, key]).decode()
 
 
 class Unauthenticated(Exception):
@@ -51,10 +57,11 @@ class Forbidden(Exception):
 
 
 def _scopes(claims: dict[str, Any]) -> list[str]:
-    """The token's scopes: RFC 9068's space-separated `scope`, or a list as some issuers send."""
+    """The token's scopes: RFC 9068's `scope`, separated by spaces (%x20 only: RFC 6749 3.3),
+    or a list as some issuers send."""
     scope = claims.get("scope")
     if isinstance(scope, str):
-        return scope.split()
+        return scope.split(" ")
     if isinstance(scope, list):
         return [item for item in scope if isinstance(item, str)]
     return []
@@ -62,9 +69,12 @@ def _scopes(claims: dict[str, Any]) -> list[str]:
 
 def caller_from(claims: dict[str, Any], settings: Settings) -> Caller:
     """The service grant, else exactly one well-formed customer; anything else acts for no one."""
+    subject = claims.get("sub")
     if settings.auth_service_scope in _scopes(claims):
-        subject = claims.get("sub")
-        return Caller(None, subject if isinstance(subject, str) else "")
+        # The subject names the service's own Idempotency-Keys: one without is refused.
+        if isinstance(subject, str) and subject:
+            return Caller(None, subject)
+        raise Forbidden(f"a token with the {settings.auth_service_scope!r} scope needs a sub")
     customer = claims.get(settings.auth_customer_claim)
     if is_identifier(customer):
         return Caller(customer)
@@ -80,6 +90,15 @@ class TokenCheck(Protocol):
         """Who the token acts for, or Unauthenticated, or Forbidden."""
 
 
+def authorization_of(scope: Scope) -> str | None:
+    """The request's one `Authorization` header: with two, a proxy in front and this service
+    could each read a different one."""
+    values = [value for name, value in scope["headers"] if name.lower() == b"authorization"]
+    if len(values) > 1:
+        raise Unauthenticated("a request carries one Authorization header, not several")
+    return (values[0].decode("latin-1") or None) if values else None
+
+
 class RequireToken:
     """ASGI middleware: answers 401 unless the request carries a valid token, and 403 when the
     token grants nothing or the route needs the service grant."""
@@ -92,9 +111,9 @@ class RequireToken:
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
-        authorization = headers.get(b"authorization", b"").decode("latin-1") or None
+        authorization = None
         try:
+            authorization = authorization_of(scope)
             caller = await self.authenticator.caller_of(authorization)
             if scope["path"] in SERVICE_PATHS and not caller.is_service:
                 raise Forbidden(f"{scope['path']} is for service tokens only")

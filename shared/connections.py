@@ -1,5 +1,5 @@
 """Connections cannot starve the server: each must send its request headers in time, and past
-the bound the connection idle the longest makes room for a new one.
+the bound the connection that has waited longest on its client makes room for a new one.
 
 uvicorn (0.54) has neither: nothing times out before a request's headers are in, its keep-alive
 timer stops at the first byte received, and its `limit_concurrency` counts idle connections
@@ -10,10 +10,13 @@ protocol class for `http=`; this one is its httptools protocol with the two guar
 import asyncio
 import logging
 import resource
+import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from shared.problems import problem
 
 log = logging.getLogger("orders.connections")
 
@@ -29,38 +32,30 @@ class ConnectionLimits:
 
 
 class OpenConnections:
-    """Every open connection of one server; the idle ones (no request in progress) in the
-    order they became idle, so the first is the one idle the longest."""
+    """Every open connection of one server. At the bound, the connection that has waited the
+    longest on its client gives way: one between requests, or one whose headers or body stall.
+    A connection whose request is at work is never closed for a newcomer."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.open: set[GuardedProtocol] = set()
-        self.idle: dict[GuardedProtocol, None] = {}  # a dict keeps insertion order
 
     def admit(self, connection: "GuardedProtocol") -> bool:
-        """Make room by closing idle connections, oldest first; False when all are busy."""
-        while len(self.open) >= self.limit and self.idle:
-            oldest = next(iter(self.idle))
+        """Make room by closing the quietest connections waiting on their clients; False when
+        every connection has a request at work."""
+        while len(self.open) >= self.limit:
+            waiting = [other for other in self.open if other.waits_on_client()]
+            if not waiting:
+                return False
+            quietest = min(waiting, key=lambda other: other.last_received)
             # Forgotten at once: its transport reports the loss only on a later loop turn.
-            self.forget(oldest)
-            oldest.transport.close()
-        if len(self.open) >= self.limit:
-            return False
+            self.forget(quietest)
+            quietest.transport.close()
         self.open.add(connection)
-        self.idle[connection] = None
         return True
-
-    def busy(self, connection: "GuardedProtocol") -> None:
-        self.idle.pop(connection, None)
-
-    def idle_again(self, connection: "GuardedProtocol") -> None:
-        if connection in self.open:
-            self.idle.pop(connection, None)
-            self.idle[connection] = None
 
     def forget(self, connection: "GuardedProtocol") -> None:
         self.open.discard(connection)
-        self.idle.pop(connection, None)
 
 
 class GuardedProtocol(HttpToolsProtocol):
@@ -73,26 +68,48 @@ class GuardedProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.header_timer: asyncio.TimerHandle | None = None
+        self.last_received = time.monotonic()
+
+    def waits_on_client(self) -> bool:
+        """Nothing to do until the client sends more: between requests, in the middle of the
+        headers, or in the middle of a body nobody has answered yet."""
+        cycle = self.cycle
+        if cycle is None or cycle.response_complete:
+            return True
+        return cycle.more_body and not cycle.response_started
+
+    def data_received(self, data: bytes) -> None:
+        self.last_received = time.monotonic()
+        super().data_received(data)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         if not self.registry.admit(self):
-            # Every connection has a request in progress: nothing idle to give way.
+            # Every connection has a request at work: none may give way.
             transport.close()
             return
         self._await_headers()
 
     def on_headers_complete(self) -> None:
         self._stop_header_timer()
-        self.registry.busy(self)
         super().on_headers_complete()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
         # The newest request is answered and none is queued behind it: waiting for the next.
         if not self.transport.is_closing() and self.cycle.response_complete:
-            self.registry.idle_again(self)
             self._await_headers()
+
+    def send_400_response(self, msg: str) -> None:
+        """What httptools cannot parse (an unknown method, a bad Content-Length, chunked with a
+        length) is refused as every error is, a problem, rather than uvicorn's text/plain."""
+        refusal = problem(
+            400, "bad-request", "Bad Request", f"not an HTTP/1.1 request this server takes: {msg}"
+        )
+        headers = b"".join(name + b": " + value + b"\r\n" for name, value in refusal.raw_headers)
+        head = b"HTTP/1.1 400 Bad Request\r\n" + headers + b"connection: close\r\n\r\n"
+        self.transport.write(head + bytes(refusal.body))
+        self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_header_timer()

@@ -11,7 +11,7 @@ are a 503, which it does. The check sits around the function runtime, not inside
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from shared.auth import OPEN_PATHS, Unauthenticated
+from shared.auth import OPEN_PATHS, Unauthenticated, authorization_of
 from shared.problems import problem, service_unavailable
 from shared.settings import Settings
 from shared.tokens import KeySet, KeysUnavailable, TokenRules, bearer_token, verified_claims
@@ -54,9 +54,10 @@ class RequireSender:
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
             await self.app(scope, receive, send)
             return
-        authorization = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
+        authorization = None
         try:
-            await self.sender_check.check(authorization or None)
+            authorization = authorization_of(scope)
+            await self.sender_check.check(authorization)
         except KeysUnavailable as exc:
             refusal = service_unavailable("keys-unavailable", str(exc), self.retry_after_seconds)
             await refusal(scope, receive, send)

@@ -1,10 +1,11 @@
-"""At most MAX_CONCURRENCY requests in the app at once; the next is told to come back.
+"""At most MAX_CONCURRENCY requests at work at once (not counting those waiting for their
+client's bytes); the next is told to come back.
 
 Counted here rather than by uvicorn, whose `limit_concurrency` also counts idle connections and
 answers a text/plain 503 without `Retry-After`: every answer of ours is a problem (RFC 9457).
 """
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.problems import service_unavailable
 
@@ -33,7 +34,17 @@ class InFlightLimit:
             return
         # One event loop runs every request: the count needs no lock.
         self.in_flight += 1
+
+        async def receive_uncounted() -> Message:
+            # A request waiting for its client's bytes holds no place: a thousand stalled
+            # bodies would otherwise lock everyone out (the connection bound handles those).
+            self.in_flight -= 1
+            try:
+                return await receive()
+            finally:
+                self.in_flight += 1
+
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive_uncounted, send)
         finally:
             self.in_flight -= 1

@@ -1,13 +1,16 @@
 """RFC 9457 problem details: every error any function answers has this shape."""
 
+import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 _TYPE_BASE = "urn:orders:problem:"
+log = logging.getLogger("orders.function")
 
 
 def service_unavailable(slug: str, detail: str, retry_after_seconds: int) -> Response:
@@ -36,3 +39,30 @@ def problem(
     return Response(
         orjson.dumps(body), status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE
     )
+
+
+class ProblemOnError:
+    """ASGI middleware, outermost: an exception nothing else caught still answers as a problem
+    (uvicorn's own answer would be a text/plain 500), and is logged once."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def noting_start(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, noting_start)
+        except Exception:
+            if scope["type"] != "http" or started:
+                raise
+            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            detail = "an unexpected error"
+            await problem(500, "internal-error", "Internal Server Error", detail)(
+                scope, receive, send
+            )

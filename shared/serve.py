@@ -36,6 +36,7 @@ def function_app(target: str) -> Any:
     from shared.function_app import FunctionApp, Limits, load_function
     from shared.in_flight import InFlightLimit
     from shared.ops import OpsRoutes
+    from shared.problems import ProblemOnError
     from shared.settings import get_settings
 
     settings = get_settings()
@@ -59,7 +60,8 @@ def function_app(target: str) -> Any:
 
         served = RequireToken(served, Authenticator(settings))
     # Outermost: a request refused for overload costs no token check and no function code.
-    return InFlightLimit(served, settings.max_concurrency, settings.retry_after_seconds)
+    limited = InFlightLimit(served, settings.max_concurrency, settings.retry_after_seconds)
+    return ProblemOnError(limited)
 
 
 def serve(target: str | None = None, host: str | None = None, port: int | None = None) -> None:

@@ -108,6 +108,10 @@ async def verified_claims(token: str, keys: KeySet, rules: TokenRules) -> dict[s
         )
     except jwt.PyJWTError as exc:
         raise Unauthenticated(f"invalid token: {exc}") from None
+    except (TypeError, ValueError):
+        # An allowed algorithm of another key type than the key set's (an RS256 token against
+        # an EC key): the crypto backend refuses the key itself, not through PyJWT's errors.
+        raise Unauthenticated("invalid token: its algorithm does not fit the signing key") from None
     return claims
 
 

@@ -3,11 +3,14 @@ requests beyond MAX_CONCURRENCY get a problem+json 503. confirm is served: its /
 bad event's 400 need neither the database nor the broker."""
 
 import http.client
+import json
 import resource
 import socket
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -122,28 +125,52 @@ def test_an_idle_keep_alive_connection_is_closed_after_the_keep_alive_timeout() 
         connection.close()
 
 
-def test_requests_beyond_max_concurrency_get_a_problem_503_with_retry_after() -> None:
-    def bad_event(url: str) -> httpx.Response:
-        return httpx.post(f"{url}/", content=b"{}", timeout=PATIENCE)
+def _waiting_step() -> bytes:
+    """A well-formed event for confirm, sent whole: the step then waits out its delay, a
+    request at work for as long as the delay lasts."""
+    order_id = str(uuid.uuid4())
+    body = b'{"id": "%s"}' % order_id.encode()
+    return (
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"ce-specversion: 1.0\r\nce-id: %s\r\nce-source: /orders/orders_http\r\n"
+        b"ce-type: orders.order.created\r\nce-subject: %s\r\nce-time: %s\r\n"
+        b"Content-Length: %d\r\n\r\n%s"
+    ) % (
+        str(uuid.uuid4()).encode(),
+        order_id.encode(),
+        datetime.now(UTC).isoformat().encode(),
+        len(body),
+        body,
+    )
 
-    env = {"MAX_CONCURRENCY": "2", "HEADER_TIMEOUT_SECONDS": "60"}
+
+def _bad_event(url: str) -> httpx.Response:
+    return httpx.post(f"{url}/", content=b"{}", timeout=PATIENCE)
+
+
+def test_requests_beyond_max_concurrency_get_a_problem_503_with_retry_after() -> None:
+    env = {"MAX_CONCURRENCY": "2", "HEADER_TIMEOUT_SECONDS": "60", "CONFIRM_DELAY_SECONDS": "60"}
     with served_function("confirm", env) as url, _idle_sockets(_port(url), 2) as held:
-        assert bad_event(url).status_code == 400  # not a CloudEvent: answered at once
-        for sock in held:  # two requests in flight, each waiting for the rest of its body
-            sock.sendall(HELD_POST)
+        assert _bad_event(url).status_code == 400  # not a CloudEvent: answered at once
+        for sock in held:  # two steps at work, each waiting out its delay
+            sock.sendall(_waiting_step())
         deadline = time.monotonic() + PATIENCE
-        while (answer := bad_event(url)).status_code != 503 and time.monotonic() < deadline:
+        while (answer := _bad_event(url)).status_code != 503 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert answer.status_code == 503
         assert answer.headers["content-type"] == "application/problem+json"
         assert answer.headers["retry-after"].isdigit()
         assert answer.json()["type"] == "urn:orders:problem:overloaded"
         assert httpx.get(f"{url}/healthz", timeout=PATIENCE).status_code == 200
-        for sock in held:
-            sock.close()
-        while (answer := bad_event(url)).status_code != 400 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert answer.status_code == 400  # the held requests gave their places back
+
+
+def test_stalled_bodies_hold_no_place_among_the_requests_at_work() -> None:
+    env = {"MAX_CONCURRENCY": "2", "HEADER_TIMEOUT_SECONDS": "60", "REQUEST_TIMEOUT_SECONDS": "60"}
+    with served_function("confirm", env) as url, _idle_sockets(_port(url), 5) as stalled:
+        for sock in stalled:  # headers complete, then a body that never comes
+            sock.sendall(HELD_POST)
+        time.sleep(0.5)
+        assert _bad_event(url).status_code == 400
 
 
 def test_past_max_connections_the_longest_idle_socket_makes_room() -> None:
@@ -153,3 +180,35 @@ def test_past_max_connections_the_longest_idle_socket_makes_room() -> None:
         assert answer.status_code == 200
         assert _closed_by_server(idle[0], PATIENCE)
         assert not any(_closed_by_server(sock, 0.05) for sock in idle[1:])
+
+
+def test_past_max_connections_the_quietest_stalled_body_makes_room() -> None:
+    env = {"MAX_CONNECTIONS": "20", "HEADER_TIMEOUT_SECONDS": "60", "REQUEST_TIMEOUT_SECONDS": "60"}
+    with served_function("confirm", env) as url, _idle_sockets(_port(url), 20) as stalled:
+        for sock in stalled:
+            sock.sendall(HELD_POST)
+            time.sleep(0.01)
+        stalled[0].sendall(b" ")  # the first is still sending: the second is now the quietest
+        time.sleep(0.2)
+        assert _bad_event(url).status_code == 400
+        assert _closed_by_server(stalled[1], PATIENCE)
+        assert not _closed_by_server(stalled[0], 0.05)
+
+
+def test_what_httptools_cannot_parse_is_refused_as_a_problem() -> None:
+    with served_function("confirm", {}) as url:
+        for request in (
+            b"FOO / HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+        ):
+            with socket.create_connection(("127.0.0.1", _port(url))) as sock:
+                sock.sendall(request)
+                sock.settimeout(PATIENCE)
+                answer = b""
+                while chunk := sock.recv(65536):
+                    answer += chunk
+            head, _, body = answer.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 400"), answer
+            assert b"content-type: application/problem+json" in head
+            assert json.loads(body)["status"] == 400

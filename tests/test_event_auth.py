@@ -17,7 +17,7 @@ import httpx
 import jwt
 import pytest
 import trustme
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from shared.local.signing import LocalIssuer, event_function_env, source_subject
 from tests.support import binary_headers, free_port, order_body, served_function
@@ -164,6 +164,15 @@ def _foreign_key(cluster: ClusterIssuer) -> str:
             ),
         ),
         ("not a bearer token", lambda c: None),
+        (
+            "an RSA algorithm against the EC key",
+            lambda c: jwt.encode(
+                {"iss": ISSUER, "aud": AUDIENCE, "sub": SOURCE, "exp": int(time.time()) + 60},
+                rsa.generate_private_key(public_exponent=65537, key_size=2048),
+                algorithm="RS256",
+                headers={"kid": c.kid},
+            ),
+        ),
     ],
 )
 async def test_a_bad_token_is_refused_and_moves_nothing(

@@ -13,6 +13,7 @@ import asyncpg
 import httpx
 import pytest
 
+from shared.auth import owned_key
 from shared.local.postgres import EmbeddedPostgres
 from tests.faults import CreateStream, assert_shipped_exactly_once
 from tests.support import migrated_postgres, order_body
@@ -125,8 +126,8 @@ async def test_a_create_killed_mid_transaction_leaves_nothing_and_is_retried(
         finally:
             await locker.close()
         assert await db.fetchval("SELECT count(*) FROM orders") == before
-        claimed = "SELECT count(*) FROM idempotency_keys WHERE key = 'killed-mid-transaction'"
-        assert await db.fetchval(claimed) == 0
+        claimed = "SELECT count(*) FROM idempotency_keys WHERE key = $1"
+        assert await db.fetchval(claimed, owned_key(None, "killed-mid-transaction")) == 0
         running.start_function("orders_http")
         retried = httpx.post(f"{running.url('orders_http')}/", json=order_body(), headers=key)
         assert retried.status_code == 201

@@ -90,10 +90,27 @@ def test_an_event_whose_body_stalls_is_answered_503_in_time(database_url: str, b
                 b"Content-Length: 1000\r\n\r\n{"
             )
             sender.settimeout(10)
-            answer = sender.recv(4096)
+            answer = b""
+            while b"}" not in answer and (chunk := sender.recv(4096)):
+                answer += chunk
     assert answer.startswith(b"HTTP/1.1 503")
     assert b"retry-after" in answer.lower()
     assert b"urn:orders:problem:timeout" in answer
+
+
+def test_a_client_gone_mid_body_is_no_server_error(served: str) -> None:
+    port = int(served.rsplit(":", 1)[1])
+    for _ in range(3):
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            client.sendall(
+                b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 100\r\n\r\n{"
+            )
+            time.sleep(0.2)
+    time.sleep(0.5)
+    metrics = httpx.get(f"{served}/metrics").text
+    assert 'status="500"' not in metrics
+    assert 'method="POST",route="/",status="499"' in metrics
 
 
 def test_many_requests_at_once_are_all_answered(served: str) -> None:

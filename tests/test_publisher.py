@@ -7,6 +7,7 @@ import asyncpg
 import httpx
 import pytest
 
+from shared.auth import owned_key
 from shared.db import get_database
 from shared.events import OrderEvent
 from shared.outbox import OUTBOX_COLUMNS
@@ -135,10 +136,12 @@ async def test_relay_forgets_expired_idempotency_keys(
             await client.post("/", json=order_body(), headers={"Idempotency-Key": key})
         ).status_code == 201
     await db.execute(
-        "UPDATE idempotency_keys SET created_at = now() - interval '2 days' WHERE key = 'old'"
+        "UPDATE idempotency_keys SET created_at = now() - interval '2 days' WHERE key = $1",
+        owned_key(None, "old"),
     )
     await sweep(get_settings(), get_database(), get_publisher(), NO_REDRIVE)
-    assert [row["key"] for row in await db.fetch("SELECT key FROM idempotency_keys")] == ["fresh"]
+    kept = [row["key"] for row in await db.fetch("SELECT key FROM idempotency_keys")]
+    assert kept == [owned_key(None, "fresh")]
     again = await client.post("/", json=order_body(), headers={"Idempotency-Key": "old"})
     assert again.status_code == 201
     assert await db.fetchval("SELECT count(*) FROM orders") == 3, "an expired key makes a new order"

@@ -4,7 +4,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from functions.orders_http import handlers
@@ -84,6 +84,9 @@ async def _answer(request: Request, methods: dict[str, Handler]) -> Response:
         )
     try:
         return await handler(request, get_database(), settings)
+    except ClientDisconnect:
+        # Gone before its body arrived: nothing to answer and nothing wrong here (nginx's 499).
+        return Response(status_code=499)
     except BadRequest as exc:
         return exc.response
     except OrderError as exc:

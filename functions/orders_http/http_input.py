@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from shared.auth import CALLER, Caller
+from shared.auth import CALLER, Caller, owned_key
 from shared.function_app import read_body
 from shared.lifecycle import OrderStatus
 from shared.problems import problem
@@ -69,10 +69,15 @@ def quoted(text: str) -> str:
 
 
 def order_id_from_path(raw: str) -> UUID:
+    """The id in the form the API writes it (hyphenated, 36 characters): UUID() alone would also
+    take braces, a `urn:uuid:` prefix or no hyphens, giving one order several addresses."""
     try:
-        return UUID(raw)
+        order_id = UUID(raw)
+        if len(raw) == 36 and str(order_id) == raw.lower():
+            return order_id
     except ValueError:
-        raise _refuse(404, "not-found", "Not Found", f"{quoted(raw)} is not an order id") from None
+        pass
+    raise _refuse(404, "not-found", "Not Found", f"{quoted(raw)} is not an order id")
 
 
 async def read_order_in(request: Request, max_bytes: int) -> OrderIn:
@@ -229,8 +234,7 @@ def idempotency_key(request: Request) -> str | None:
             "Bad Request",
             f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII characters",
         )
-    caller = _caller(request)
-    return caller.own_key(key) if caller is not None else key
+    return owned_key(_caller(request), key)
 
 
 def encode_cursor(seq: int) -> str:

@@ -105,6 +105,9 @@ def test_a_valid_token_is_let_in(served: str, issuer: Issuer) -> None:
         {"customer_id": "a" * 65},
         {"scope": "orders:allx"},
         {"scope": ["orders"]},
+        {"scope": "x\u2003orders:all"},  # scopes are separated by spaces only (RFC 6749 3.3)
+        {"scope": "x\torders:all"},
+        {"scope": "orders:all", "sub": ""},  # the grant needs a subject to own its keys
     ],
 )
 def test_a_token_without_a_customer_or_the_service_grant_acts_for_no_one(
@@ -118,6 +121,28 @@ def test_a_token_without_a_customer_or_the_service_grant_acts_for_no_one(
     ):
         assert answer.status_code == 403, answer.text
         assert answer.headers["content-type"] == "application/problem+json"
+
+
+def test_a_token_for_another_kind_of_key_is_refused_not_a_500(served: str, issuer: Issuer) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    other = jwt.encode(
+        {"aud": AUDIENCE, "exp": int(time.time()) + 60, "scope": "orders:all", "sub": "x"},
+        ec.generate_private_key(ec.SECP256R1()),
+        algorithm="ES256",
+        headers={"kid": issuer.kid},
+    )
+    answer = httpx.get(f"{served}/?limit=1", headers=_bearer(other))
+    assert answer.status_code == 401
+    assert answer.headers["content-type"] == "application/problem+json"
+
+
+def test_two_authorization_headers_are_refused(served: str, issuer: Issuer) -> None:
+    good = f"Bearer {issuer.token(**SERVICE)}"
+    for pair in ((good, "Bearer nonsense"), ("Bearer nonsense", good), (good, good)):
+        headers = [("Authorization", value) for value in pair]
+        answer = httpx.get(f"{served}/?limit=1", headers=headers)
+        assert answer.status_code == 401, pair
 
 
 def test_metrics_need_the_service_grant(served: str, issuer: Issuer) -> None:

@@ -471,3 +471,18 @@ async def test_an_error_body_stays_small_whatever_the_input(
     assert len(response.content) < 8 * 1024, len(response.content)
     assert 1 <= len(problem["errors"]) <= 20
     assert "more" in problem["detail"] or len(problem["errors"]) < 20
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "{%s}",
+        "urn:uuid:%s",
+        "%s-",
+    ],
+)
+async def test_an_order_has_one_address(client: httpx.AsyncClient, spelling: str) -> None:
+    order_id = (await client.post("/", json=order_body())).json()["id"]
+    assert (await client.get(f"/{order_id.upper()}")).status_code == 200
+    for path in (spelling % order_id, order_id.replace("-", "")):
+        _assert_problem(await client.get(f"/{path}"), 404)
