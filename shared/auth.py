@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.problems import problem
@@ -99,6 +100,13 @@ def authorization_of(scope: Scope) -> str | None:
     return (values[0].decode("latin-1") or None) if values else None
 
 
+def refusal(reason: Unauthenticated, authorization: str | None) -> Response:
+    """401 with the challenge RFC 6750 asks for: `invalid_token` once a token was sent."""
+    challenge = 'Bearer error="invalid_token"' if authorization else "Bearer"
+    headers = {"WWW-Authenticate": challenge}
+    return problem(401, "unauthenticated", "Unauthorized", str(reason), headers=headers)
+
+
 class RequireToken:
     """ASGI middleware: answers 401 unless the request carries a valid token, and 403 when the
     token grants nothing or the route needs the service grant."""
@@ -118,15 +126,7 @@ class RequireToken:
             if scope["path"] in SERVICE_PATHS and not caller.is_service:
                 raise Forbidden(f"{scope['path']} is for service tokens only")
         except Unauthenticated as exc:
-            challenge = 'Bearer error="invalid_token"' if authorization else "Bearer"
-            response = problem(
-                401,
-                "unauthenticated",
-                "Unauthorized",
-                str(exc),
-                headers={"WWW-Authenticate": challenge},
-            )
-            await response(scope, receive, send)
+            await refusal(exc, authorization)(scope, receive, send)
             return
         except Forbidden as exc:
             await problem(403, "forbidden", "Forbidden", str(exc))(scope, receive, send)

@@ -11,8 +11,8 @@ are a 503, which it does. The check sits around the function runtime, not inside
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from shared.auth import OPEN_PATHS, Unauthenticated, authorization_of
-from shared.problems import problem, service_unavailable
+from shared.auth import OPEN_PATHS, Unauthenticated, authorization_of, refusal
+from shared.problems import service_unavailable
 from shared.settings import Settings
 from shared.tokens import KeySet, KeysUnavailable, TokenRules, bearer_token, verified_claims
 
@@ -59,13 +59,10 @@ class RequireSender:
             authorization = authorization_of(scope)
             await self.sender_check.check(authorization)
         except KeysUnavailable as exc:
-            refusal = service_unavailable("keys-unavailable", str(exc), self.retry_after_seconds)
-            await refusal(scope, receive, send)
+            busy = service_unavailable("keys-unavailable", str(exc), self.retry_after_seconds)
+            await busy(scope, receive, send)
             return
         except Unauthenticated as exc:
-            challenge = 'Bearer error="invalid_token"' if authorization else "Bearer"
-            headers = {"WWW-Authenticate": challenge}
-            refusal = problem(401, "unauthenticated", "Unauthorized", str(exc), headers=headers)
-            await refusal(scope, receive, send)
+            await refusal(exc, authorization)(scope, receive, send)
             return
         await self.app(scope, receive, send)

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 
 from shared.local.postgres import EmbeddedPostgres
@@ -80,6 +81,21 @@ def binary_headers(
         **{f"ce-{name}": value for name, value in attributes.items()},
         "content-type": content_type,
     }
+
+
+async def created_event(conn: asyncpg.Connection, order_id: str) -> tuple[dict[str, str], bytes]:
+    """The HTTP binary-mode headers and body of an order's created event, as its outbox row
+    holds it."""
+    row = await conn.fetchrow("SELECT * FROM outbox WHERE order_id = $1::uuid", order_id)
+    attributes = {
+        "specversion": "1.0",
+        "id": str(row["id"]),
+        "source": row["source"],
+        "type": row["type"],
+        "subject": order_id,
+        "time": row["time"].isoformat(),
+    }
+    return binary_headers(attributes), row["data"]
 
 
 @contextmanager

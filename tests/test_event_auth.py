@@ -20,7 +20,7 @@ import trustme
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from shared.local.signing import LocalIssuer, event_function_env, source_subject
-from tests.support import binary_headers, free_port, order_body, served_function
+from tests.support import binary_headers, created_event, free_port, order_body, served_function
 from tests.system import LocalSystem
 
 ISSUER = "https://kubernetes.default.svc.cluster.local"
@@ -93,19 +93,6 @@ def served(database_url: str, broker: str, jwks_file: Path) -> Iterator[dict[str
         yield {"orders_http": http_url, "confirm": confirm, "outbox_relay": relay}
 
 
-async def _created_event(db: asyncpg.Connection, order_id: str) -> tuple[dict[str, str], bytes]:
-    row = await db.fetchrow("SELECT * FROM outbox WHERE order_id = $1::uuid", order_id)
-    attributes = {
-        "specversion": "1.0",
-        "id": str(row["id"]),
-        "source": row["source"],
-        "type": row["type"],
-        "subject": order_id,
-        "time": row["time"].isoformat(),
-    }
-    return binary_headers(attributes), row["data"]
-
-
 def _status(served: dict[str, str], order_id: str) -> str:
     status: str = httpx.get(f"{served['orders_http']}/{order_id}").json()["status"]
     return status
@@ -115,7 +102,7 @@ async def _created_order(
     served: dict[str, str], db: asyncpg.Connection
 ) -> tuple[str, dict[str, str], bytes]:
     order_id = httpx.post(f"{served['orders_http']}/", json=order_body()).json()["id"]
-    headers, body = await _created_event(db, order_id)
+    headers, body = await created_event(db, order_id)
     return order_id, headers, body
 
 
@@ -307,7 +294,7 @@ async def test_keys_come_from_the_api_server_with_its_ca_and_the_pod_token(
             served_function("confirm", checked) as confirm,
         ):
             order_id = httpx.post(f"{http_url}/", json=order_body()).json()["id"]
-            headers, body = await _created_event(db, order_id)
+            headers, body = await created_event(db, order_id)
             refused = httpx.post(
                 f"{confirm}/", content=body, headers={**headers, **_bearer(_foreign_key(cluster))}
             )
@@ -370,7 +357,7 @@ async def test_the_local_sources_sign_every_delivery_end_to_end(
             httpx.post(f"{system.url('orders_http')}/", json=order_body(), timeout=30).json()["id"]
         ]
         system.wait_for_status([order_id], "SHIPPED", within=60)
-        headers, body = await _created_event(db, order_id)
+        headers, body = await created_event(db, order_id)
         unsigned = httpx.post(f"{system.url('confirm')}/", content=body, headers=headers)
         assert unsigned.status_code == 401
         await db.execute(

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.events import SOURCES, EventType
-from tests.support import order_body, served_function
+from tests.support import binary_headers, order_body, served_function
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
 STEPS = {"confirm": EventType.CREATED, "ship": EventType.CONFIRMED}
@@ -239,6 +239,18 @@ def test_a_ping_from_elsewhere_is_refused(functions: dict[str, str]) -> None:
 WIDTHS = [2**31, 2**63, 2**64, 10**20, -(2**63) - 1, int("9" * 400)]
 
 
+def _created_headers(order_id: str, time: str) -> dict[str, str]:
+    attributes = {
+        "specversion": "1.0",
+        "id": str(uuid.uuid4()),
+        "type": EventType.CREATED,
+        "source": SOURCES[EventType.CREATED],
+        "subject": order_id,
+        "time": time,
+    }
+    return binary_headers(attributes)
+
+
 @pytest.mark.parametrize(
     "number", WIDTHS, ids=["2^31", "2^63", "2^64", "10^20", "-2^63-1", "9x400"]
 )
@@ -256,15 +268,7 @@ def test_a_step_for_an_order_with_numbers_past_every_width_answers_2xx_or_400(
             "items": [{**order["items"][0], "quantity": number}],
         }
     )
-    headers = {
-        "ce-specversion": "1.0",
-        "ce-id": str(uuid.uuid4()),
-        "ce-type": EventType.CREATED,
-        "ce-source": SOURCES[EventType.CREATED],
-        "ce-subject": order["id"],
-        "ce-time": datetime.now(UTC).isoformat(),
-        "content-type": "application/json",
-    }
+    headers = _created_headers(order["id"], datetime.now(UTC).isoformat())
     answer = httpx.post(
         f"{functions['confirm']}/", content=json.dumps(data).encode(), headers=headers
     )
@@ -278,14 +282,6 @@ def test_a_step_at_the_ends_of_time_answers_2xx_or_400(
     functions: dict[str, str], orders: list[dict[str, Any]], time: str
 ) -> None:
     order = orders[1]
-    headers = {
-        "ce-specversion": "1.0",
-        "ce-id": str(uuid.uuid4()),
-        "ce-type": EventType.CREATED,
-        "ce-source": SOURCES[EventType.CREATED],
-        "ce-subject": order["id"],
-        "ce-time": time,
-        "content-type": "application/json",
-    }
+    headers = _created_headers(order["id"], time)
     answer = httpx.post(f"{functions['confirm']}/", content=orjson.dumps(order), headers=headers)
     assert answer.status_code == 400 or 200 <= answer.status_code < 300, answer.text

@@ -12,22 +12,15 @@ import orjson
 
 from shared.local.postgres import EmbeddedPostgres
 from shared.migrate import upgrade_to_head
-from tests.support import binary_headers, free_port, order_body, served_function
+from tests.support import created_event, free_port, order_body, served_function
 
 
 async def _created_event(dsn: str, order_id: str) -> tuple[dict[str, str], bytes]:
     conn = await asyncpg.connect(dsn)
-    row = await conn.fetchrow("SELECT * FROM outbox WHERE order_id = $1::uuid", order_id)
-    await conn.close()
-    attributes = {
-        "specversion": "1.0",
-        "id": str(row["id"]),
-        "source": row["source"],
-        "type": row["type"],
-        "subject": order_id,
-        "time": row["time"].isoformat(),
-    }
-    return binary_headers(attributes), row["data"]
+    try:
+        return await created_event(conn, order_id)
+    finally:
+        await conn.close()
 
 
 def test_confirm_answers_503_without_its_database_and_recovers(tmp_path: Path, broker: str) -> None:
