@@ -1,6 +1,7 @@
 """Helpers the suites share: free ports, a served function in its own process, order bodies."""
 
 import os
+import secrets
 import socket
 import ssl
 import subprocess
@@ -20,10 +21,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A port free right now, below 32768: Linux hands out the ports from 32768 up to outgoing
+    connections (any process's), so one of those, free now, may be taken before it is bound."""
+    while True:
+        port = 20000 + secrets.randbelow(32768 - 20000)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 def order_body(customer_id: str = "c-1", **overrides: Any) -> dict[str, Any]:
