@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from shared.local.postgres import EmbeddedPostgres
+from shared.local.postgres import EmbeddedPostgres, scratch_folder
 from shared.migrate import upgrade_to_head
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,14 +90,16 @@ def binary_headers(
 
 
 @contextmanager
-def migrated_postgres(datadir: Path) -> Iterator[EmbeddedPostgres]:
-    """A migrated database of the test's own, which the test may stop and start."""
-    postgres = EmbeddedPostgres(datadir, free_port())
-    postgres.start()
-    postgres.create_database("orders")
-    upgrade_to_head(postgres.dsn("orders"))
-    try:
-        yield postgres
-    finally:
-        if postgres.is_running():
-            postgres.stop()
+def migrated_postgres() -> Iterator[EmbeddedPostgres]:
+    """A migrated database of the test's own, which the test may stop and start (its data in a
+    fresh folder, removed afterwards)."""
+    with scratch_folder() as folder:
+        postgres = EmbeddedPostgres(folder / "data", free_port())
+        postgres.start()
+        postgres.create_database("orders")
+        upgrade_to_head(postgres.dsn("orders"))
+        try:
+            yield postgres
+        finally:
+            if postgres.is_running():
+                postgres.stop()
