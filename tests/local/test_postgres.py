@@ -5,11 +5,14 @@ server left running by a killed run is taken over, and a failure says pg_ctl's r
 import asyncio
 import os
 import pwd
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
@@ -41,10 +44,20 @@ def _modes(path: Path) -> dict[Path, int]:
     return {folder: folder.stat().st_mode for folder in (path, *path.parents)}
 
 
+@pytest.fixture
+def home() -> Iterator[Path]:
+    """A private folder, as root's home is (0700), right under the system's temporary folder:
+    tmp_path's own parents are shared with other runs, which may change their modes meanwhile."""
+    folder = Path(tempfile.mkdtemp(prefix="orders-home-"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder)
+
+
 @as_root
-def test_a_private_checkout_keeps_its_modes_and_its_data(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    home.mkdir(mode=0o700)
+def test_a_private_checkout_keeps_its_modes_and_its_data(home: Path) -> None:
+    assert home.stat().st_mode & 0o777 == 0o700
     checkout = home / "p"
     (checkout / ".orders").mkdir(parents=True)
     before = _modes(checkout / ".orders")
