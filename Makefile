@@ -52,5 +52,8 @@ format: install
 	$(PYTHON) -m ruff format .
 	$(PYTHON) -m ruff check --fix .
 
+# Also stops a PostgreSQL left running on .orders/pgdata and removes that data where it lies
+# outside the checkout (see "Two commands" in the README); the binary cache stays, as uv's does.
 clean:
+	$(if $(wildcard $(PYTHON)),$(PYTHON),python3) -m shared.local.postgres forget .orders/pgdata
 	rm -rf .venv .venv-uv .orders

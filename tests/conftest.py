@@ -4,6 +4,7 @@ or `TEST_DATABASE_URL` and `KAFKA_BOOTSTRAP_SERVERS`."""
 import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import asyncpg
@@ -15,7 +16,7 @@ from shared.db import get_database
 from shared.events import ALL_TOPICS
 from shared.kafka import ensure_topics
 from shared.local.broker import EmbeddedBroker
-from shared.local.postgres import EmbeddedPostgres
+from shared.local.postgres import EmbeddedPostgres, scratch_folder
 from shared.migrate import upgrade_to_head
 from shared.publisher import get_publisher
 from shared.serve import function_app
@@ -24,14 +25,17 @@ from tests.support import free_port
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def database_url() -> Iterator[str]:
     """A migrated database; the process's settings point at it."""
     external = os.environ.get("TEST_DATABASE_URL")
     postgres: EmbeddedPostgres | None = None
+    scratch = ExitStack()
     if external:
         url = external
     else:
-        postgres = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data", free_port())
+        # Data in a fresh folder the database's user owns (see shared/local/postgres.py).
+        folder = scratch.enter_context(scratch_folder())
+        postgres = EmbeddedPostgres(folder / "data", free_port())
         postgres.start()
         postgres.create_database("orders_test")
         url = postgres.dsn("orders_test")
@@ -44,6 +48,15 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield url
     if postgres is not None:
         postgres.stop()
+    scratch.close()
+
+
+@pytest.fixture
+def scratch() -> Iterator[Path]:
+    """A fresh folder for an embedded PostgreSQL's data, owned by the user it runs as (tmp_path
+    may lie where that user cannot reach); removed after the test, servers left in it stopped."""
+    with scratch_folder() as folder:
+        yield folder
 
 
 @pytest.fixture(scope="session")

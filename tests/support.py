@@ -1,6 +1,7 @@
 """Helpers the suites share: free ports, a served function in its own process, order bodies."""
 
 import os
+import secrets
 import socket
 import ssl
 import subprocess
@@ -14,17 +15,23 @@ from typing import Any
 import asyncpg
 import httpx
 
-from shared.local.postgres import EmbeddedPostgres
+from shared.local.postgres import EmbeddedPostgres, scratch_folder
 from shared.migrate import upgrade_to_head
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A port free right now, below 32768: Linux hands out the ports from 32768 up to outgoing
+    connections (any process's), so one of those, free now, may be taken before it is bound."""
+    while True:
+        port = 20000 + secrets.randbelow(32768 - 20000)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 def order_body(customer_id: str = "c-1", **overrides: Any) -> dict[str, Any]:
@@ -99,14 +106,16 @@ async def created_event(conn: asyncpg.Connection, order_id: str) -> tuple[dict[s
 
 
 @contextmanager
-def migrated_postgres(datadir: Path) -> Iterator[EmbeddedPostgres]:
-    """A migrated database of the test's own, which the test may stop and start."""
-    postgres = EmbeddedPostgres(datadir, free_port())
-    postgres.start()
-    postgres.create_database("orders")
-    upgrade_to_head(postgres.dsn("orders"))
-    try:
-        yield postgres
-    finally:
-        if postgres.is_running():
-            postgres.stop()
+def migrated_postgres() -> Iterator[EmbeddedPostgres]:
+    """A migrated database of the test's own, which the test may stop and start (its data in a
+    fresh folder, removed afterwards)."""
+    with scratch_folder() as folder:
+        postgres = EmbeddedPostgres(folder / "data", free_port())
+        postgres.start()
+        postgres.create_database("orders")
+        upgrade_to_head(postgres.dsn("orders"))
+        try:
+            yield postgres
+        finally:
+            if postgres.is_running():
+                postgres.stop()

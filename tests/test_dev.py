@@ -25,10 +25,10 @@ PORTS = ("ORDERS_HTTP_PORT", "CONFIRM_PORT", "SHIP_PORT", "OUTBOX_RELAY_PORT")
 
 
 @pytest.fixture
-def dev_env(tmp_path: Path) -> dict[str, str]:
+def dev_env(scratch: Path) -> dict[str, str]:
     env = {
         **os.environ,
-        "ORDERS_STATE_DIR": str(tmp_path / "state"),
+        "ORDERS_STATE_DIR": str(scratch / "state"),  # where the database's user reaches it
         "ORDERS_PG_PORT": str(free_port()),
         "ORDERS_BROKER_PORT": str(free_port()),
         "CONFIRM_DELAY_SECONDS": "3",

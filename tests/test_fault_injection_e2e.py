@@ -7,7 +7,6 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import asyncpg
 import httpx
@@ -23,9 +22,9 @@ ZERO = {"CONFIRM_DELAY_SECONDS": "0", "SHIP_DELAY_SECONDS": "0", "RETRY_AFTER_SE
 
 
 @pytest.fixture
-def own_postgres(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
+def own_postgres() -> Iterator[EmbeddedPostgres]:
     """A database this test may stop and start."""
-    with migrated_postgres(tmp_path / "data") as postgres:
+    with migrated_postgres() as postgres:
         yield postgres
 
 

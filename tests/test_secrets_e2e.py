@@ -13,18 +13,17 @@ from tests.orders_http.test_auth import AUDIENCE, Issuer
 from tests.support import migrated_postgres, order_body
 from tests.system import LocalSystem
 
-DB_PASSWORD = "pw-SECRET-db-4711"
 SASL_PASSWORD = "sasl-SECRET-0815"
 
 
 def test_a_full_run_logs_no_secret(tmp_path: Path, broker: str) -> None:
-    with migrated_postgres(tmp_path / "data") as postgres:
+    with migrated_postgres() as postgres:
         _full_run(postgres, tmp_path, broker)
 
 
 def _full_run(postgres: EmbeddedPostgres, tmp_path: Path, broker: str) -> None:
-    # The embedded database trusts local connections: the password is carried, not checked.
-    dsn = postgres.dsn("orders").replace("postgres@", f"postgres:{DB_PASSWORD}@")
+    # The embedded database's superuser password, generated for its data folder, is in its URL.
+    dsn = postgres.dsn("orders")
     issuer = Issuer("log-scan")
     keys = tmp_path / "jwks.json"
     keys.write_text(json.dumps(issuer.jwks()))
@@ -58,5 +57,5 @@ def _full_run(postgres: EmbeddedPostgres, tmp_path: Path, broker: str) -> None:
         assert httpx.get(f"{url}/{order['id']}", headers=bearer).status_code == 200
     output = log.read_text(errors="replace")
     assert '"level":"DEBUG"' in output, "the run did not log at DEBUG: the scan proves little"
-    for secret in (DB_PASSWORD, SASL_PASSWORD, token, forged):
+    for secret in (postgres.password, SASL_PASSWORD, token, forged):
         assert secret not in output

@@ -23,8 +23,8 @@ async def _created_event(dsn: str, order_id: str) -> tuple[dict[str, str], bytes
         await conn.close()
 
 
-def test_confirm_answers_503_without_its_database_and_recovers(tmp_path: Path, broker: str) -> None:
-    postgres = EmbeddedPostgres(tmp_path / "data", free_port())
+def test_confirm_answers_503_without_its_database_and_recovers(scratch: Path, broker: str) -> None:
+    postgres = EmbeddedPostgres(scratch / "data", free_port())
     postgres.start()
     try:
         postgres.create_database("orders")

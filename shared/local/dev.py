@@ -26,7 +26,7 @@ def _database_url(stack: ExitStack) -> str:
     postgres.start()
     stack.callback(postgres.stop)
     postgres.create_database("orders")
-    print(f"postgres      {postgres.dsn('orders')}  (embedded, data in {STATE_DIR}/pgdata)")
+    print(f"postgres      {postgres.dsn('orders')}  (embedded, data in {postgres.datadir})")
     return postgres.dsn("orders")
 
 

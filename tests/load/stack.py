@@ -14,7 +14,7 @@ import httpx
 
 from shared.events import ALL_TOPICS
 from shared.local.broker import EmbeddedBroker
-from shared.local.postgres import EmbeddedPostgres
+from shared.local.postgres import EmbeddedPostgres, scratch_folder
 from tests.support import ROOT, free_port
 
 REFERENCES = {"raw": "raw_asyncpg", "peer": "fastapi_sqlmodel"}
@@ -33,7 +33,8 @@ def database_and_broker(workdir: Path) -> Iterator[dict[str, str]]:
     from shared.settings import Settings
 
     with ExitStack() as stack:
-        postgres = EmbeddedPostgres(workdir / "pgdata", free_port())
+        data = stack.enter_context(scratch_folder()) / "pgdata"  # the database user's own
+        postgres = EmbeddedPostgres(data, free_port())
         postgres.start()
         stack.callback(postgres.stop)
         postgres.create_database("orders")

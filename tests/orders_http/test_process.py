@@ -12,8 +12,8 @@ from tests.support import free_port, migrated_postgres, order_body, served_funct
 
 
 @pytest.fixture(scope="module")
-def own_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
-    with migrated_postgres(tmp_path_factory.mktemp("pg-own") / "data") as postgres:
+def own_postgres() -> Iterator[EmbeddedPostgres]:
+    with migrated_postgres() as postgres:
         yield postgres
 
 
@@ -49,8 +49,8 @@ def test_database_down_answers_503_then_recovers(own_postgres: EmbeddedPostgres)
         assert httpx.post(f"{url}/", json=order_body(), timeout=15).status_code == 201
 
 
-def test_database_down_at_start_then_up(tmp_path: Path) -> None:
-    postgres = EmbeddedPostgres(tmp_path / "data", free_port())
+def test_database_down_at_start_then_up(scratch: Path) -> None:
+    postgres = EmbeddedPostgres(scratch / "data", free_port())
     postgres.start()
     postgres.create_database("orders")
     upgrade_to_head(postgres.dsn("orders"))
