@@ -24,6 +24,35 @@ async def _relay(redrive_all: bool) -> None:
         await get_database().close()
 
 
+async def _dispatch() -> None:
+    """The eventing stand-in until SIGTERM or SIGINT, which stop it quietly: consumers leave
+    their groups and close, deliveries in flight are dropped uncommitted (to be redelivered).
+    With ORDERS_DISPATCH_READY_FD (`orders dev` passes a pipe), a line is written there once
+    every KafkaSource consumes."""
+    import os
+    import signal
+
+    from shared.local.eventing import run_eventing
+    from shared.settings import get_settings
+
+    ready_fd = int(os.environ.get("ORDERS_DISPATCH_READY_FD", "-1"))
+
+    def tell_ready() -> None:
+        if ready_fd >= 0:
+            os.write(ready_fd, b"consuming\n")
+            os.close(ready_fd)
+
+    running = asyncio.ensure_future(run_eventing(get_settings(), tell_ready))
+    loop = asyncio.get_running_loop()
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(stop, running.cancel)
+    try:
+        await running
+    except asyncio.CancelledError:
+        if not running.cancelled():
+            raise
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="orders", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -55,14 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "dispatch":
         import uvloop
 
-        from shared.local.eventing import run_eventing
-        from shared.settings import get_settings
-
-        try:
-            # uvloop as under the functions: the dispatcher's HTTP client is its hot path.
-            uvloop.run(run_eventing(get_settings()))
-        except KeyboardInterrupt:
-            return 0
+        # uvloop as under the functions: the dispatcher's HTTP client is its hot path.
+        uvloop.run(_dispatch())
     elif args.command == "dev":
         from shared.local.dev import run
 

