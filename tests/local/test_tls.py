@@ -1,10 +1,15 @@
-"""`TLS=1`: orders_http over HTTPS with a locally made certificate, checked by a real TLS client."""
+"""`TLS=1`: orders_http over HTTPS with a locally made certificate, checked by a real TLS client;
+the certificates' properties read back from the files."""
 
+import ipaddress
 import ssl
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from shared.local.tls import ensure_certificate
 from tests.support import order_body, served_function
@@ -39,3 +44,74 @@ def test_the_certificate_is_made_once(tmp_path: Path) -> None:
     pem = first.cert.read_bytes()
     assert ensure_certificate(tmp_path).cert.read_bytes() == pem
     assert oct(first.key.stat().st_mode & 0o777) == "0o600"
+
+
+def test_the_ca_can_vouch_for_this_machine_alone(tmp_path: Path) -> None:
+    local = ensure_certificate(tmp_path)
+    ca = x509.load_pem_x509_certificate(local.ca.read_bytes())
+    now = datetime.now(UTC)
+    assert ca.subject == ca.issuer
+    basic = ca.extensions.get_extension_for_class(x509.BasicConstraints)
+    assert basic.critical
+    assert basic.value.ca
+    assert basic.value.path_length == 0
+    usage = ca.extensions.get_extension_for_class(x509.KeyUsage)
+    assert usage.critical
+    assert usage.value.key_cert_sign
+    assert usage.value.crl_sign
+    assert not any(
+        getattr(usage.value, name)
+        for name in (
+            "digital_signature",
+            "content_commitment",
+            "key_encipherment",
+            "data_encipherment",
+            "key_agreement",
+        )
+    )
+    constraints = ca.extensions.get_extension_for_class(x509.NameConstraints)
+    assert constraints.critical
+    assert constraints.value.excluded_subtrees is None
+    assert set(constraints.value.permitted_subtrees or ()) == {
+        x509.DNSName("localhost"),
+        x509.IPAddress(ipaddress.ip_network("127.0.0.1/32")),
+        x509.IPAddress(ipaddress.ip_network("::1/128")),
+    }
+    assert timedelta(days=360) < ca.not_valid_after_utc - now <= timedelta(days=366)
+    with pytest.raises(x509.ExtensionNotFound):
+        ca.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+
+
+def test_the_server_certificate_serves_this_machine_for_months(tmp_path: Path) -> None:
+    local = ensure_certificate(tmp_path)
+    ca = x509.load_pem_x509_certificate(local.ca.read_bytes())
+    server = x509.load_pem_x509_certificate(local.cert.read_bytes())
+    server.verify_directly_issued_by(ca)
+    now = datetime.now(UTC)
+    assert timedelta(days=85) < server.not_valid_after_utc - now <= timedelta(days=91)
+    assert not server.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    usage = server.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(usage) == [ExtendedKeyUsageOID.SERVER_AUTH]
+    names = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert names.get_values_for_type(x509.DNSName) == ["localhost"]
+    assert set(names.get_values_for_type(x509.IPAddress)) == {
+        ipaddress.ip_address("127.0.0.1"),
+        ipaddress.ip_address("::1"),
+    }
+    key_usage = server.extensions.get_extension_for_class(x509.KeyUsage).value
+    assert not key_usage.key_cert_sign
+    for key in (local.key, local.ca_key):
+        assert oct(key.stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_certificate_near_its_end_is_issued_again(tmp_path: Path) -> None:
+    long_ago = datetime.now(UTC) - timedelta(days=80)
+    old = ensure_certificate(tmp_path, now=long_ago)
+    old_ca, old_cert = old.ca.read_bytes(), old.cert.read_bytes()
+    renewed = ensure_certificate(tmp_path)
+    assert renewed.ca.read_bytes() == old_ca  # the CA has months left: still trusted
+    assert renewed.cert.read_bytes() != old_cert
+    server = x509.load_pem_x509_certificate(renewed.cert.read_bytes())
+    assert server.not_valid_after_utc - datetime.now(UTC) > timedelta(days=85)
+    ensure_certificate(tmp_path, now=datetime.now(UTC) + timedelta(days=300))
+    assert old.ca.read_bytes() != old_ca  # the CA itself is near its end then
