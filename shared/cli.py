@@ -67,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     commands.add_parser("dispatch", help="local stand-in for Knative Eventing")
     commands.add_parser("dev", help="run the whole system on this machine")
+    watch = commands.add_parser("watch", help="print each event on the orders.* topics")
+    watch.add_argument(
+        "--from-beginning", action="store_true", help="first what the topics hold already"
+    )
     args = parser.parse_args(argv)
 
     configure_logging()
@@ -86,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
 
         # uvloop as under the functions: the dispatcher's HTTP client is its hot path.
         uvloop.run(_dispatch())
+    elif args.command == "watch":
+        from shared.local.watch import run as watch_events
+
+        return watch_events(args.from_beginning)
     elif args.command == "dev":
         from shared.local.dev import run
 

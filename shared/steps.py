@@ -119,9 +119,9 @@ async def advance(step: Step, event: CloudEvent) -> str:
         raise retry_later(exc.reason, settings) from exc
     EVENTS_HANDLED.labels(step.accepts, outcome).inc()
     EVENT_HANDLING.labels(step.accepts).observe(time.perf_counter() - started)
-    # Debug for the common case: a line per step costs a tenth of a step's CPU.
+    # ORDER_LOG_LEVEL (DEBUG) for the common case: a line per step costs a tenth of its CPU.
     log.log(
-        logging.DEBUG if outcome == "applied" else logging.INFO,
+        settings.order_log_levelno if outcome == "applied" else logging.INFO,
         "order %s: %s",
         step.reaches.lower() if outcome == "applied" else f"{outcome} {step.accepts}",
         accepted.order_id,

@@ -1,6 +1,7 @@
 """confirm and ship as CloudEvent functions (in-process ASGI) against the real database."""
 
 import asyncio
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -96,6 +97,31 @@ async def test_confirm_then_ship(
         "orders.order.confirmed",
         "orders.order.shipped",
     ]
+
+
+@pytest.mark.usefixtures("no_delay")
+@pytest.mark.parametrize("order_log_level", ["INFO", "DEBUG"])
+async def test_each_step_of_an_order_logs_a_line_at_the_order_log_level(
+    client: httpx.AsyncClient,
+    confirm: httpx.AsyncClient,
+    ship: httpx.AsyncClient,
+    db: asyncpg.Connection,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    order_log_level: str,
+) -> None:
+    """`orders dev` sets ORDER_LOG_LEVEL=INFO: a line per step at the default log level."""
+    monkeypatch.setattr(get_settings(), "order_log_level", order_log_level)
+    caplog.set_level(logging.INFO)
+    order, created = await _created_order(client, db)
+    assert (await _post(confirm, created)).status_code == 204
+    confirmed = await _latest_event(db, order["id"], "orders.order.confirmed")
+    assert (await _post(ship, confirmed)).status_code == 204
+    lines = [
+        r.getMessage() for r in caplog.records if str(getattr(r, "order_id", None)) == order["id"]
+    ]
+    steps = [f"order {step}: {order['id']}" for step in ("created", "confirmed", "shipped")]
+    assert lines == (steps if order_log_level == "INFO" else [])
 
 
 @pytest.mark.usefixtures("no_delay")

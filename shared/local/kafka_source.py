@@ -3,8 +3,11 @@
 Per source: one consumer group; each record is POSTed to the sink as a binary-mode CloudEvent,
 many at once; 5xx, 404, 408, 409, 429 and network errors are retried with the manifest's
 backoff; anything else, or a record that exhausts its retries, goes to the dead-letter topic
-with Knative's error attributes. An offset is committed only once every record below it is
-done, so a crash redelivers what was in flight and skips nothing.
+with Knative's error attributes. A kept-alive connection the function closed as a delivery went
+out on it (its idle timeout raced the request) is no failure of the function: that delivery is
+sent again at once on a new connection, outside the retry budget (at least once, as always).
+An offset is committed only once every record below it is done, so a crash redelivers what was
+in flight and skips nothing.
 """
 
 import asyncio
@@ -23,10 +26,26 @@ RETRYABLE = frozenset({404, 408, 409, 429})
 log = logging.getLogger("orders.kafka_source")
 
 
-def local_connector(limit: int = 100, *, force_close: bool = False) -> aiohttp.TCPConnector:
+def local_connector(
+    limit: int = 100, *, force_close: bool = False, keepalive_timeout: float | None = None
+) -> aiohttp.TCPConnector:
     """The sinks are local addresses: the threaded resolver spares aiodns's channel and thread."""
+    if force_close:
+        return aiohttp.TCPConnector(
+            limit=limit, resolver=aiohttp.ThreadedResolver(), force_close=True
+        )
     return aiohttp.TCPConnector(
-        limit=limit, resolver=aiohttp.ThreadedResolver(), force_close=force_close
+        limit=limit,
+        resolver=aiohttp.ThreadedResolver(),
+        keepalive_timeout=15.0 if keepalive_timeout is None else keepalive_timeout,
+    )
+
+
+def lost_to_a_closed_connection(exc: BaseException) -> bool:
+    """The connection went away under a request, before any answer: not a refused connect
+    (the function is down) and not a timeout (the function is slow)."""
+    return isinstance(exc, aiohttp.ClientConnectionError) and not isinstance(
+        exc, aiohttp.ClientConnectorError | aiohttp.ServerTimeoutError
     )
 
 
@@ -126,10 +145,20 @@ class LocalKafkaSource:
         )
         self._dead_letters = AIOKafkaProducer(**producer_options(self.settings))
         timeout = aiohttp.ClientTimeout(total=self.spec.delivery.timeout)
-        async with aiohttp.ClientSession(
-            timeout=timeout, connector=local_connector(limit=0)
-        ) as http:
+        # Idle connections are let go a second before the functions' keep-alive would close
+        # them, which makes the race rare; a delivery that still meets it goes out again on a
+        # connection of its own (`fresh`, never reused).
+        idle = max(0.5, self.settings.keep_alive_seconds - 1.0)
+        async with (
+            aiohttp.ClientSession(
+                timeout=timeout, connector=local_connector(limit=0, keepalive_timeout=idle)
+            ) as http,
+            aiohttp.ClientSession(
+                timeout=timeout, connector=local_connector(limit=0, force_close=True)
+            ) as fresh,
+        ):
             self._http = http
+            self._fresh = fresh
             try:
                 await self._dead_letters.start()
                 await consumer.start()
@@ -210,12 +239,23 @@ class LocalKafkaSource:
             token = self._minter.token(self.spec.sink_audience, self._subject)
             headers = {**headers, "Authorization": f"Bearer {token}"}
         try:
-            async with self._http.post(self.sink_url, data=body, headers=headers) as response:
-                retry_after = response.headers.get("retry-after", "")
-                seconds = float(retry_after) if retry_after.isdigit() else None
-                return response.status, await response.read(), seconds
+            try:
+                return await self._post_on(self._http, headers, body)
+            except aiohttp.ClientError as exc:
+                if not lost_to_a_closed_connection(exc):
+                    raise
+                log.info("connection closed under a delivery (%r); sending it again", exc)
+                return await self._post_on(self._fresh, headers, body)
         except (aiohttp.ClientError, TimeoutError) as exc:
             return None, repr(exc).encode(), None
+
+    async def _post_on(
+        self, http: aiohttp.ClientSession, headers: dict[str, str], body: bytes
+    ) -> tuple[int | None, bytes, float | None]:
+        async with http.post(self.sink_url, data=body, headers=headers) as response:
+            retry_after = response.headers.get("retry-after", "")
+            seconds = float(retry_after) if retry_after.isdigit() else None
+            return response.status, await response.read(), seconds
 
     async def _dead_letter(
         self, record: Any, headers: dict[str, str], status: int | None, body: bytes
