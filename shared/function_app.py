@@ -200,8 +200,8 @@ class FunctionApp:
         if self._stopping:
             return self._shutting_down()
         task = asyncio.current_task()
-        assert task is not None
-        self._events.add(task)
+        if task is not None:  # always, under an event loop's task
+            self._events.add(task)
         try:
             await self.function(event)
         except HTTPException as exc:

@@ -137,7 +137,7 @@ def _binaries(user: _User | None) -> Path:
             for part in _PARTS:
                 shutil.copytree(site_packages / part, incoming / part, symlinks=True)
             for folder, _, files in os.walk(incoming):
-                os.chmod(folder, 0o755)  # noqa: S103 (binaries all may read, none may write)
+                os.chmod(folder, 0o755)  # noqa: S103  # nosec B103: binaries all may read, none may write
                 for name in files:
                     path = os.path.join(folder, name)
                     if not os.path.islink(path):
