@@ -24,6 +24,9 @@ async def _relay(redrive_all: bool) -> None:
         await get_database().close()
 
 
+DISPATCH_STOP_GRACE_SECONDS = 3.0
+
+
 async def _dispatch() -> None:
     """The eventing stand-in until SIGTERM or SIGINT, which stop it quietly: consumers leave
     their groups and close, deliveries in flight are dropped uncommitted (to be redelivered).
@@ -44,8 +47,15 @@ async def _dispatch() -> None:
 
     running = asyncio.ensure_future(run_eventing(get_settings(), tell_ready))
     loop = asyncio.get_running_loop()
-    for stop in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(stop, running.cancel)
+
+    def stop() -> None:
+        running.cancel()
+        # A broker slow to let the consumers leave their groups (tansu can take its own
+        # timeout) must not hold the stop: what was not committed is delivered again anyway.
+        loop.call_later(DISPATCH_STOP_GRACE_SECONDS, os._exit, 0)
+
+    for stopping in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(stopping, stop)
     try:
         await running
     except asyncio.CancelledError:
