@@ -74,7 +74,14 @@ class LocalSystem:
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         process = self.processes.pop(name)
         process.send_signal(sig)
-        process.wait(timeout=15)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            # Killed for good, so that a slow stop never leaves a process to the next test;
+            # the stop that took too long still fails this one.
+            process.kill()
+            process.wait()
+            raise
 
     def __enter__(self) -> "LocalSystem":
         for function in FUNCTIONS:
