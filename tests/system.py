@@ -95,8 +95,14 @@ class LocalSystem:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
+        slow: list[subprocess.TimeoutExpired] = []
         for name in list(self.processes):
-            self.kill(name, signal.SIGTERM)
+            try:
+                self.kill(name, signal.SIGTERM)
+            except subprocess.TimeoutExpired as exc:  # the others are stopped all the same
+                slow.append(exc)
+        if slow:
+            raise slow[0]
 
     def wait_for_status(
         self, order_ids: list[str], status: str, within: float = 90.0
