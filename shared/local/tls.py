@@ -100,17 +100,7 @@ def _issue_ca(local: LocalCertificate, now: datetime) -> None:
         .not_valid_after(now + CA_LIFETIME)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            _key_usage("key_cert_sign", "crl_sign"),
             critical=True,
         )
         .add_extension(
@@ -122,6 +112,24 @@ def _issue_ca(local: LocalCertificate, now: datetime) -> None:
     )
     _write_key(local.ca_key, key)
     local.ca.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+
+
+_KEY_USES = (
+    "digital_signature",
+    "content_commitment",
+    "key_encipherment",
+    "data_encipherment",
+    "key_agreement",
+    "key_cert_sign",
+    "crl_sign",
+    "encipher_only",
+    "decipher_only",
+)
+
+
+def _key_usage(*allowed: str) -> x509.KeyUsage:
+    """Only the uses named, every other one off."""
+    return x509.KeyUsage(**{use: use in allowed for use in _KEY_USES})
 
 
 def _issue_server(local: LocalCertificate, now: datetime) -> None:
@@ -140,17 +148,7 @@ def _issue_server(local: LocalCertificate, now: datetime) -> None:
         .not_valid_after(min(now + SERVER_LIFETIME, ca.not_valid_after_utc))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            _key_usage("digital_signature"),
             critical=True,
         )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
