@@ -8,7 +8,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from functions.orders_http import http_input
+from functions.orders_http import http_input, order_body
 from shared import idempotency_keys, order_store, outbox
 from shared.batched_writes import order_inserts
 from shared.db import Database
@@ -43,7 +43,7 @@ def _traceparent(request: Request) -> str | None:
 
 
 async def create_order(request: Request, db: Database, settings: Settings) -> Response:
-    body = await http_input.read_order_in(request, settings.max_body_bytes)
+    body = await order_body.read_order_in(request, settings.max_body_bytes)
     http_input.require_own_customer(request, body.customer_id)
     key = http_input.idempotency_key(request)
     now = datetime.now(UTC)
@@ -98,7 +98,7 @@ async def list_orders(request: Request, db: Database, settings: Settings) -> Res
 
 async def replace_order(request: Request, db: Database, settings: Settings) -> Response:
     order_id = http_input.order_id_from_path(request.path_params["order_id"])
-    body = await http_input.read_order_in(request, settings.max_body_bytes)
+    body = await order_body.read_order_in(request, settings.max_body_bytes)
     customer = http_input.require_own_customer(request, body.customer_id)
     expected = http_input.expected_versions(request)
     now = datetime.now(UTC)
