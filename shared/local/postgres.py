@@ -267,7 +267,9 @@ class EmbeddedPostgres:
         """One of PostgreSQL's programs (psql, pg_dump...), where the database user runs it."""
         return self._bin() / name
 
-    def _run(self, name: str, *args: str, log_since: int | None = None) -> None:
+    def _run(
+        self, name: str, *args: str, log_since: int | None = None, stdin: str | None = None
+    ) -> None:
         """Run one of PostgreSQL's programs as the database user; PostgresFailed with its
         own words (and the server log's newest lines) if it fails."""
         user = self._user
@@ -275,6 +277,7 @@ class EmbeddedPostgres:
             [str(self._bin() / name), *args],
             capture_output=True,
             text=True,
+            input=stdin,
             cwd="/",
             user=None if user is None else user.uid,
             group=None if user is None else user.gid,
@@ -297,12 +300,7 @@ class EmbeddedPostgres:
         if self.datadir != self.asked:
             _root_owned_folder(DATA_ELSEWHERE)
         self._owned_folder(self.datadir)
-        password = secrets.token_urlsafe(24)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
-        descriptor = os.open(self.password_file, flags, 0o600)
-        with os.fdopen(descriptor, "w") as kept:
-            os.fchmod(kept.fileno(), 0o600)
-            kept.write(password + "\n")
+        password = self._new_password()
         # initdb reads the password from a file: a short-lived copy its user may read.
         handle, pwfile = tempfile.mkstemp(prefix=".pwfile-", dir=self.datadir.parent)
         try:
@@ -324,6 +322,35 @@ class EmbeddedPostgres:
         finally:
             os.unlink(pwfile)
 
+    def _new_password(self) -> str:
+        """A fresh password, kept beside the data folder where only its owner reads it."""
+        password = secrets.token_urlsafe(24)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+        descriptor = os.open(self.password_file, flags, 0o600)
+        with os.fdopen(descriptor, "w") as kept:
+            os.fchmod(kept.fileno(), 0o600)
+            kept.write(password + "\n")
+        return password
+
+    def _require_password(self) -> None:
+        """A data folder made when every local connection was trusted keeps its orders: its
+        superuser gets a password (set in single-user mode, before any connection is taken)
+        and its pg_hba.conf asks for it."""
+        self._owned_folder(self.datadir)
+        password = self._new_password()
+        # token_urlsafe's alphabet needs no quoting inside a SQL string.
+        statement = f"ALTER ROLE {SUPERUSER} PASSWORD '{password}';\n"
+        self._run("postgres", "--single", "-D", str(self.datadir), "postgres", stdin=statement)
+        hba = self.datadir / "pg_hba.conf"
+        lines = hba.read_text().splitlines()
+        asked = [
+            line.rsplit(None, 1)[0] + " scram-sha-256"
+            if line.strip() and not line.lstrip().startswith("#") and line.split()[-1] == "trust"
+            else line
+            for line in lines
+        ]
+        hba.write_text("\n".join(asked) + "\n")
+
     def left_running(self) -> bool:
         """Whether a server of this data folder runs where asked (left by a killed run)."""
         running = _live_server(self.datadir)
@@ -341,10 +368,7 @@ class EmbeddedPostgres:
         if not (self.datadir / "PG_VERSION").exists():
             self._initdb()
         elif not self.password_file.exists():
-            raise PostgresFailed(
-                f"{self.datadir} has no password beside it ({self.password_file}): made by an "
-                "older version that trusted every local connection; remove it (make clean)"
-            )
+            self._require_password()
         self._owned_folder(self.datadir)
         _clear_stale_pid_file(self.datadir)
         socket_dir = Path(tempfile.mkdtemp(prefix="orders-pg-sock-"))

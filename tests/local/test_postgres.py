@@ -195,3 +195,41 @@ def test_a_failing_pg_ctl_says_why(scratch: Path) -> None:
     message = str(failed.value)
     assert "Address already in use" in message, message
     assert len(message.splitlines()) <= 5
+
+
+def test_a_data_folder_that_trusted_everyone_keeps_its_data_and_asks_a_password(
+    scratch: Path,
+) -> None:
+    port = free_port()
+    first = EmbeddedPostgres(scratch / "data", port)
+    first.start()
+
+    async def keep_a_row() -> None:
+        conn = await asyncpg.connect(first.dsn())
+        await conn.execute("CREATE TABLE kept (n int); INSERT INTO kept VALUES (42)")
+        await conn.close()
+
+    asyncio.run(keep_a_row())
+    first.stop()
+    # As an earlier version left it: no password, every local connection trusted.
+    first.password_file.unlink()
+    hba = first.datadir / "pg_hba.conf"
+    hba.write_text(hba.read_text().replace("scram-sha-256", "trust"))
+
+    again = EmbeddedPostgres(scratch / "data", port)
+    again.start()
+    try:
+
+        async def read(dsn: str) -> int:
+            conn = await asyncpg.connect(dsn)
+            try:
+                value: int = await conn.fetchval("SELECT n FROM kept")
+                return value
+            finally:
+                await conn.close()
+
+        assert asyncio.run(read(again.dsn())) == 42
+        with pytest.raises(asyncpg.InvalidPasswordError):
+            asyncio.run(read(f"postgresql://postgres:wrong@127.0.0.1:{port}/postgres"))
+    finally:
+        again.stop()
