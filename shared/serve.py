@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any
 import uvicorn
 
 if TYPE_CHECKING:
-    from shared.function_app import FunctionApp
+    from starlette.applications import Starlette
+
+    from shared.function_guard import FunctionGuard, SignatureType
 
 FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
 FUNCTIONS = ("orders_http", "confirm", "ship", "outbox_relay")
@@ -40,18 +42,37 @@ def function_app(target: str) -> Any:
     return _function_apps(target)[0]
 
 
-def _function_apps(target: str) -> "tuple[Any, FunctionApp]":
-    """The ASGI app around one function, and the function's own app within it."""
-    from shared.function_app import FunctionApp, Limits, load_function
+def framework_app(target: str) -> "tuple[Starlette, SignatureType]":
+    """functions-framework's ASGI app of `target`, its refusals answered as problem details,
+    and the signature the function's decorator declared."""
+    from functions_framework import _function_registry
+    from functions_framework.aio import create_asgi_app
+    from starlette.exceptions import HTTPException
+
+    from shared.function_guard import http_exception_answer
+
+    app = create_asgi_app(target, str(function_source(target)))  # type: ignore[no-untyped-call]
+    # Where the framework itself keeps what the decorator declared (`functions_framework.aio`
+    # reads it there too).
+    signature = _function_registry.REGISTRY_MAP.get(target)
+    if signature not in ("http", "cloudevent"):
+        raise SystemExit(f"{target} is not marked @functions_framework.aio.http or .cloud_event")
+    app.add_exception_handler(HTTPException, http_exception_answer(signature))
+    return app, signature
+
+
+def _function_apps(target: str) -> "tuple[Any, FunctionGuard]":
+    """The ASGI app around one function, and the guard of the framework's app within it."""
+    from shared.function_guard import FunctionGuard, Limits
     from shared.in_flight import InFlightLimit
     from shared.ops import OpsRoutes
     from shared.problems import ProblemOnError
     from shared.settings import get_settings
 
     settings = get_settings()
-    function, signature = load_function(function_source(target), target)
-    inner = FunctionApp(
-        function, signature, limits=Limits.from_settings(settings), on_shutdown=drain
+    framework, signature = framework_app(target)
+    inner = FunctionGuard(
+        framework, signature, limits=Limits.from_settings(settings), on_shutdown=drain
     )
     app: Any = inner
     # The HTTP function records its requests itself, by route template rather than raw path;
@@ -79,7 +100,7 @@ class _Server(uvicorn.Server):
     step's delay would otherwise hold the stop for the whole graceful timeout, then be cancelled
     with an ERROR and a traceback. HTTP requests still get the graceful timeout to finish."""
 
-    def __init__(self, config: uvicorn.Config, app: "FunctionApp") -> None:
+    def __init__(self, config: uvicorn.Config, app: "FunctionGuard") -> None:
         super().__init__(config)
         self._function_app = app
 

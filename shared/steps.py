@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from cloudevents.http import CloudEvent
 from starlette.exceptions import HTTPException
 
 from shared import order_store
 from shared.batched_writes import status_advances
-from shared.cloudevent import CloudEvent
 from shared.db import DatabaseUnavailable, get_database
 from shared.events import SOURCES, EventType, valid_traceparent
 from shared.lifecycle import OrderStatus
@@ -68,6 +68,8 @@ def retry_later(detail: str, settings: Settings) -> HTTPException:
 
 def accept(step: Step, event: CloudEvent) -> AcceptedEvent:
     """The parts of `event` this step needs, or a 400 naming what is wrong with it."""
+    if event.get("specversion") != "1.0":
+        raise refuse(f"specversion must be 1.0, not {event.get('specversion')!r}")
     if event.get("type") != step.accepts:
         raise refuse(f"this function handles {step.accepts}, not {event.get('type')!r}")
     if event.get("source") != SOURCES[step.accepts]:

@@ -13,8 +13,8 @@ from functions.orders_http.http_input import (
     quoted,
     refuse,
 )
-from shared.function_app import read_body
 from shared.problems import problem
+from shared.request_body import read_body
 from shared.schemas import LineItem, OrderIn
 
 MAX_FIELD_ERRORS = 20

@@ -1,10 +1,10 @@
 """outbox_relay: fired by a PingSource; publishes stale outbox rows and re-drives stalled orders."""
 
+import functions_framework.aio
+from cloudevents.http import CloudEvent
 from starlette.exceptions import HTTPException
 
-from shared.cloudevent import CloudEvent
 from shared.db import DatabaseUnavailable, get_database
-from shared.function_app import cloud_event
 from shared.metrics import EVENTS_HANDLED
 from shared.publisher import BrokerUnavailable, get_publisher
 from shared.relay import overdue_after, sweep
@@ -24,7 +24,7 @@ def is_ping(event: CloudEvent) -> bool:
     )
 
 
-@cloud_event
+@functions_framework.aio.cloud_event
 async def outbox_relay(event: CloudEvent) -> None:
     if not is_ping(event):
         raise HTTPException(400, detail=f"this function handles {PING_TYPE} from a PingSource")

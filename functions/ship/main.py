@@ -1,10 +1,11 @@
 """ship: CONFIRMED -> SHIPPED, fired by `orders.order.confirmed` after the ship delay."""
 
-from shared.cloudevent import CloudEvent
-from shared.function_app import cloud_event
+import functions_framework.aio
+from cloudevents.http import CloudEvent
+
 from shared.steps import SHIP, advance
 
 
-@cloud_event
+@functions_framework.aio.cloud_event
 async def ship(event: CloudEvent) -> None:
     await advance(SHIP, event)
