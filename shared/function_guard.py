@@ -63,7 +63,8 @@ def http_exception_answer(
     framework's own (an event the SDK cannot read), as problem details."""
 
     async def answer(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
+        if not isinstance(exc, HTTPException):  # registered for HTTPException alone
+            raise exc
         status, detail = exc.status_code, str(exc.detail)
         if signature == "cloudevent" and status == 400:
             return bad_event(detail)
@@ -157,8 +158,8 @@ class FunctionGuard:
         if body is None:
             return
         task = asyncio.current_task()
-        assert task is not None  # an ASGI server runs each request in a task
-        self._events.add(task)
+        if task is not None:  # always: an ASGI server runs each request in a task
+            self._events.add(task)
         delivered = False
 
         async def replay() -> Message:
@@ -171,7 +172,7 @@ class FunctionGuard:
         try:
             await self.app(scope, replay, send)
         except asyncio.CancelledError:
-            if not self._stopping:
+            if not self._stopping or task is None:
                 raise
             task.uncancel()
             event_id = Headers(scope=scope).get("ce-id")
@@ -182,7 +183,8 @@ class FunctionGuard:
             )
             await self._shutting_down()(scope, receive, send)
         finally:
-            self._events.discard(task)
+            if task is not None:
+                self._events.discard(task)
 
     async def _event_body(self, scope: Scope, receive: Receive, send: Send) -> bytes | None:
         """The event's body, or None once the request has been answered otherwise."""

@@ -1,5 +1,6 @@
 """Helpers the suites share: free ports, a served function in its own process, order bodies."""
 
+import asyncio
 import os
 import secrets
 import socket
@@ -103,6 +104,23 @@ async def created_event(conn: asyncpg.Connection, order_id: str) -> tuple[dict[s
         "time": row["time"].isoformat(),
     }
     return binary_headers(attributes), row["data"]
+
+
+async def unpublish(conn: asyncpg.Connection, order_id: str) -> None:
+    """Make an order's events look as if their first publish had failed a minute ago: once the
+    serving process has marked them published (or it would mark them after this)."""
+    deadline = time.monotonic() + 30
+    while not await conn.fetchval(
+        "SELECT bool_and(published_at IS NOT NULL) FROM outbox WHERE order_id = $1::uuid",
+        order_id,
+    ):
+        assert time.monotonic() < deadline, "the events were never marked published"
+        await asyncio.sleep(0.05)
+    await conn.execute(
+        "UPDATE outbox SET published_at = NULL, time = now() - interval '1 minute'"
+        " WHERE order_id = $1::uuid",
+        order_id,
+    )
 
 
 @contextmanager

@@ -20,7 +20,14 @@ import trustme
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from shared.local.signing import LocalIssuer, event_function_env, source_subject
-from tests.support import binary_headers, created_event, free_port, order_body, served_function
+from tests.support import (
+    binary_headers,
+    created_event,
+    free_port,
+    order_body,
+    served_function,
+    unpublish,
+)
 from tests.system import LocalSystem
 
 ISSUER = "https://kubernetes.default.svc.cluster.local"
@@ -204,11 +211,7 @@ def _ping_headers() -> dict[str, str]:
 async def _unpublished_row(served: dict[str, str], db: asyncpg.Connection) -> str:
     """An order whose created event missed its first publish (as if the broker had been down)."""
     order_id: str = httpx.post(f"{served['orders_http']}/", json=order_body()).json()["id"]
-    await db.execute(
-        "UPDATE outbox SET published_at = NULL, time = now() - interval '1 minute'"
-        " WHERE order_id = $1::uuid",
-        order_id,
-    )
+    await unpublish(db, order_id)
     return order_id
 
 
