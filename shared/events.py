@@ -76,12 +76,6 @@ class OrderEvent:
             attributes["traceparent"] = self.traceparent
         return attributes
 
-    def kafka_headers(self) -> list[tuple[str, bytes]]:
-        """Kafka protocol binding, binary content mode."""
-        headers = [(f"ce_{name}", value.encode()) for name, value in self.attributes().items()]
-        headers.append(("content-type", DATA_CONTENT_TYPE.encode()))
-        return headers
-
 
 def order_event(
     event_type: EventType,

@@ -23,7 +23,7 @@ import asyncpg
 from shared import outbox
 from shared.db import Database, get_database
 from shared.events import OrderEvent
-from shared.kafka import Message, producer_options, send_batched
+from shared.kafka import producer_options, send_batched
 from shared.metrics import EVENTS_PUBLISHED, PUBLISH_FAILURES
 from shared.settings import Settings, get_settings
 
@@ -95,9 +95,11 @@ class Publisher:
         """Send `events`, wait for the broker's acknowledgement, then mark them published."""
         from aiokafka.errors import KafkaError
 
+        from shared.event_records import kafka_message
+
         try:
             producer = await self._started_producer()
-            await send_batched(producer, [_message(event) for event in events])
+            await send_batched(producer, [kafka_message(event) for event in events])
         except (KafkaError, OSError) as exc:
             raise BrokerUnavailable(repr(exc)) from exc
         for event_type, count in Counter(event.type for event in events).items():
@@ -147,10 +149,6 @@ class Publisher:
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
-
-
-def _message(event: OrderEvent) -> Message:
-    return Message(event.topic, str(event.order_id).encode(), event.data, event.kafka_headers())
 
 
 @lru_cache

@@ -3,6 +3,7 @@
 import uuid
 from datetime import UTC, datetime
 
+from shared.event_records import kafka_message
 from shared.events import ALL_TOPICS, SOURCES, TOPICS, EventType, order_event, valid_traceparent
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -20,12 +21,18 @@ def test_one_topic_per_type_plus_dead_letters() -> None:
     assert set(SOURCES) == set(EventType)
 
 
-def test_binary_mode_kafka_headers() -> None:
+def test_a_kafka_record_in_binary_mode_keyed_by_the_order() -> None:
     order_id = uuid.uuid4()
     time = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
-    event = order_event(EventType.CREATED, order_id, b'{"id": "x"}', time, TRACEPARENT)
-    headers = dict(event.kafka_headers())
-    assert headers == {
+    # Compact and with a key order of its own: any parse and dump would show.
+    data = b'{"status":"CREATED","id":"x"}'
+    event = order_event(EventType.CREATED, order_id, data, time, TRACEPARENT)
+    message = kafka_message(event)
+    assert message.topic == "orders.created"
+    assert message.key == str(order_id).encode()
+    assert message.value == data
+    assert len(message.headers) == len(dict(message.headers))
+    assert dict(message.headers) == {
         "ce_specversion": b"1.0",
         "ce_id": str(event.id).encode(),
         "ce_source": b"/orders/orders_http",
@@ -35,7 +42,6 @@ def test_binary_mode_kafka_headers() -> None:
         "ce_traceparent": TRACEPARENT.encode(),
         "content-type": b"application/json",
     }
-    assert event.topic == "orders.created"
 
 
 def test_every_event_gets_its_own_id() -> None:
@@ -45,6 +51,7 @@ def test_every_event_gets_its_own_id() -> None:
     second = order_event(EventType.UPDATED, order_id, b"{}", now)
     assert first.id != second.id
     assert "traceparent" not in first.attributes()
+    assert "ce_traceparent" not in dict(kafka_message(first).headers)
 
 
 def test_only_well_formed_traceparents_travel() -> None:

@@ -5,14 +5,19 @@ import signal
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
 
 import asyncpg
 import httpx
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
+from cloudevents.http import CloudEvent
+from cloudevents.kafka import KafkaMessage, from_binary, to_binary
 
-from tests.kafka_support import wait_for_records
+from shared.events import ALL_TOPICS, SOURCES, TOPICS, EventType
+from tests.kafka_support import Record, wait_for_records
 from tests.support import binary_headers, order_body
 from tests.system import LocalSystem
 
@@ -123,3 +128,93 @@ async def test_poison_events_go_to_the_dead_letter_topic_without_blocking_others
     [dead] = await wait_for_records(broker, ("orders.dlq",), {poison_id}, 1)
     assert dead.headers["ce_knativeerrorcode"] == "400"
     assert dead.headers["ce_id"] == poison_id
+
+
+# What every record of the contract carries as a header: the SDK's reader would make up an id,
+# a time and a specversion that were missing, so their presence is checked before it reads.
+CONTRACT_HEADERS = {"ce_specversion", "ce_id", "ce_source", "ce_type", "ce_subject", "ce_time"}
+
+
+def _read(record: Record) -> CloudEvent:
+    assert CONTRACT_HEADERS | {"content-type"} <= record.headers.keys(), record
+    headers = {name: value.encode() for name, value in record.headers.items()}
+    return from_binary(KafkaMessage(headers, record.key.encode(), record.value))
+
+
+def _as_is(data: Any) -> Any:
+    return data
+
+
+async def _send_with_a_local_time(broker: str, record: Record) -> str:
+    """`record` again under a new id, its time without a UTC offset: confirm refuses it (400)."""
+    event = from_binary(
+        KafkaMessage({k: v.encode() for k, v in record.headers.items()}, None, record.value),
+        data_unmarshaller=_as_is,
+    )
+    event["id"] = str(uuid.uuid4())
+    event["time"] = datetime.fromisoformat(event["time"]).replace(tzinfo=None).isoformat()
+    message = to_binary(
+        event, data_marshaller=_as_is, key_mapper=lambda e: str(e["subject"]).encode()
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=broker)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            record.topic, message.value, key=message.key, headers=list(message.headers.items())
+        )
+    finally:
+        await producer.stop()
+    return str(event["id"])
+
+
+async def test_every_record_of_a_whole_life_is_a_cloudevent_of_the_contract(
+    system: LocalSystem, db: asyncpg.Connection, broker: str
+) -> None:
+    url = system.url("orders_http")
+    changed, refused = _create(system, 2)
+    # Right away: confirm moves it (and PUT answers 409) CONFIRM_DELAY_SECONDS after its creation.
+    replaced = httpx.put(f"{url}/{changed}", json=order_body("c-2"), timeout=30)
+    assert replaced.status_code == 200, replaced.text
+    system.wait_for_status([changed, refused], "SHIPPED")
+    assert httpx.delete(f"{url}/{changed}", timeout=30).status_code == 204
+    [created] = await wait_for_records(broker, ("orders.created",), {refused}, 1)
+    poison_id = await _send_with_a_local_time(broker, created)
+
+    expected = Counter(
+        [(changed, topic) for topic in TOPICS.values()]
+        + [(refused, t) for t in ("orders.created", "orders.confirmed", "orders.shipped")]
+        + [(refused, "orders.created"), (refused, "orders.dlq")]
+    )
+    records = await wait_for_records(broker, ALL_TOPICS, {changed, refused}, expected.total())
+    assert Counter((r.key, r.topic) for r in records) == expected
+    published: dict[uuid.UUID, tuple[CloudEvent, Record]] = {}
+    for record in records:
+        event = _read(record)
+        assert event["specversion"] == "1.0"
+        assert event["source"] == SOURCES[EventType(event["type"])]
+        assert event["subject"] == record.key
+        assert event["datacontenttype"] == "application/json"
+        assert isinstance(event.data, dict)
+        assert event.data["id"] == record.key
+        time = datetime.fromisoformat(event["time"])
+        if event["id"] == poison_id:  # the refused copy, and its dead letter
+            assert time.tzinfo is None
+            if record.topic == "orders.dlq":
+                assert event["knativeerrorcode"] == "400"
+                assert event["knativeerrordest"].endswith(f":{system.ports['confirm']}/")
+            continue
+        assert record.topic == TOPICS[EventType(event["type"])]
+        published[uuid.UUID(event["id"])] = (event, record)
+    # Each published record is its outbox row: id, type, source, order, time, the data's bytes.
+    rows = await db.fetch(
+        "SELECT id, order_id, type, source, time, data FROM outbox WHERE order_id = ANY($1)",
+        [uuid.UUID(changed), uuid.UUID(refused)],
+    )
+    assert sorted(published) == sorted(row["id"] for row in rows)
+    for row in rows:
+        event, record = published[row["id"]]
+        assert event["type"] == row["type"]
+        assert event["source"] == row["source"]
+        assert event["subject"] == str(row["order_id"])
+        assert datetime.fromisoformat(event["time"]) == row["time"]
+        assert record.value == row["data"]

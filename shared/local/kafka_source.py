@@ -1,23 +1,23 @@
 """A local stand-in for Knative's KafkaSource (unordered mode), driven by its manifest.
 
-Per source: one consumer group; each record is POSTed to the sink as a binary-mode CloudEvent,
-many at once; 5xx, 404, 408, 409, 429 and network errors are retried with the manifest's
-backoff; anything else, or a record that exhausts its retries, goes to the dead-letter topic
-with Knative's error attributes. A kept-alive connection the function closed as a delivery went
-out on it (its idle timeout raced the request) is no failure of the function: that delivery is
-sent again at once on a new connection, outside the retry budget (at least once, as always).
-An offset is committed only once every record below it is done, so a crash redelivers what was
-in flight and skips nothing.
+Per source: one consumer group; each record is POSTed to the sink as a binary-mode CloudEvent
+(made by the CloudEvents SDK: `source_events`), many at once; 5xx, 404, 408, 409, 429 and network
+errors are retried with the manifest's backoff; anything else, or a record that exhausts its
+retries, goes to the dead-letter topic with Knative's error attributes. A kept-alive connection
+the function closed as a delivery went out on it (its idle timeout raced the request) is no
+failure of the function: that delivery is sent again at once on a new connection, outside the
+retry budget (at least once, as always). An offset is committed only once every record below it
+is done, so a crash redelivers what was in flight and skips nothing.
 """
 
 import asyncio
-import base64
 import logging
 from typing import Any
 
 import aiohttp
 from aiokafka.abc import ConsumerRebalanceListener
 
+from shared.local import source_events
 from shared.local.manifests import KafkaSourceSpec
 from shared.local.signing import TokenMinter, source_subject
 from shared.settings import Settings
@@ -51,30 +51,6 @@ def lost_to_a_closed_connection(exc: BaseException) -> bool:
 
 def is_retryable(status: int | None) -> bool:
     return status is None or status >= 500 or status in RETRYABLE
-
-
-def cloudevent_headers(record: Any, spec: KafkaSourceSpec) -> dict[str, str]:
-    """HTTP binary-mode headers for `record`, wrapping it if it is not a CloudEvent already."""
-    headers: dict[str, str] = {}
-    for name, value in record.headers or ():
-        text = value.decode("utf-8", "replace")
-        if name.startswith("ce_"):
-            headers["ce-" + name[3:]] = text
-        elif name.lower() == "content-type":
-            headers["content-type"] = text
-    if "ce-specversion" not in headers:
-        where = f"partition:{record.partition}"
-        source = f"/apis/v1/namespaces/{spec.namespace}/kafkasources/{spec.name}#{record.topic}"
-        headers.update(
-            {
-                "ce-specversion": "1.0",
-                "ce-id": f"{where}/offset:{record.offset}",
-                "ce-type": "dev.knative.kafka.event",
-                "ce-source": source,
-                "ce-subject": f"{where}#{record.offset}",
-            }
-        )
-    return headers
 
 
 class PartitionProgress:
@@ -206,15 +182,15 @@ class LocalKafkaSource:
 
     async def _deliver(self, record: Any, tp: Any) -> None:
         try:
-            headers = cloudevent_headers(record, self.spec)
+            request = source_events.delivery(record, self.spec)
             delivery = self.spec.delivery
             attempt = 0
             while True:
-                status, body, retry_after = await self._post(headers, record.value or b"")
+                status, body, retry_after = await self._post(request.headers, request.body)
                 if status is not None and 200 <= status < 300:
                     return
                 if not is_retryable(status) or attempt >= delivery.retry:
-                    await self._dead_letter(record, headers, status, body)
+                    await self._dead_letter(record.key, request.event, status, body)
                     return
                 wait = delivery.backoff(attempt)
                 if (
@@ -258,31 +234,23 @@ class LocalKafkaSource:
             return response.status, await response.read(), seconds
 
     async def _dead_letter(
-        self, record: Any, headers: dict[str, str], status: int | None, body: bytes
+        self, key: bytes | None, event: source_events.AsRecorded, status: int | None, body: bytes
     ) -> None:
-        kafka_headers = [
-            ("ce_" + k[3:], v.encode()) for k, v in headers.items() if k.startswith("ce-")
-        ]
-        kafka_headers += [
-            ("ce_knativeerrordest", self.sink_url.encode()),
-            ("ce_knativeerrorcode", str(status if status is not None else -1).encode()),
-            ("ce_knativeerrordata", base64.b64encode(body[:1024])),
-        ]
-        if "content-type" in headers:
-            kafka_headers.append(("content-type", headers["content-type"].encode()))
+        letter = source_events.dead_letter(event, key, self.sink_url, status, body)
+        headers = list(letter.headers.items())
         while True:  # a dead letter is never dropped: keep it in flight until the broker takes it
             try:
                 await self._dead_letters.send_and_wait(
                     self.spec.delivery.dead_letter_topic,
-                    record.value,
-                    key=record.key,
-                    headers=kafka_headers,
+                    letter.value,
+                    key=letter.key,
+                    headers=headers,
                 )
                 log.warning(
                     "dead-lettered %s (status %s)",
-                    headers.get("ce-id"),
+                    event.get("id"),
                     status,
-                    extra={"event_id": headers.get("ce-id"), "event_type": headers.get("ce-type")},
+                    extra={"event_id": event.get("id"), "event_type": event.get("type")},
                 )
                 return
             except Exception as exc:

@@ -5,6 +5,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from shared.event_records import kafka_message
 from shared.events import EventType, order_event
 from shared.orders import new_order, to_json
 from shared.schemas import OrderIn
@@ -25,10 +26,10 @@ def _cases() -> dict[str, Callable[[], object]]:
         "validate a create body": lambda: OrderIn.model_validate_json(BODY),
         "build a new order": lambda: new_order(body, now),
         "order to JSON": lambda: to_json(order),
-        "event and its Kafka headers": lambda: order_event(
-            EventType.CREATED, order["id"], payload, now, None
-        ).kafka_headers(),
-        "Kafka headers of an event": event.kafka_headers,
+        "event and its Kafka record": lambda: kafka_message(
+            order_event(EventType.CREATED, order["id"], payload, now, None)
+        ),
+        "Kafka record of an event": lambda: kafka_message(event),
     }
 
 

@@ -20,6 +20,9 @@ from shared.settings import get_settings
 from tests.kafka_support import wait_for_records
 from tests.support import free_port
 
+# Compact JSON: a parse and dump on the way would show as '{"n": 1}'.
+VALUE = b'{"n":1}'
+
 
 class ScriptedSink:
     """Answers each CloudEvent id with the next status of its script (then 200); records calls."""
@@ -27,12 +30,14 @@ class ScriptedSink:
     def __init__(self) -> None:
         self.scripts: dict[str, list[int]] = {}
         self.calls: dict[str, list[dict[str, str]]] = defaultdict(list)
+        self.bodies: dict[str, list[bytes]] = defaultdict(list)
         self.hold: set[str] = set()
         self.release = asyncio.Event()
 
     async def handle(self, request: web.Request) -> web.Response:
         event_id = request.headers.get("ce-id", "")
         self.calls[event_id].append(dict(request.headers))
+        self.bodies[event_id].append(await request.read())
         if event_id in self.hold:
             await self.release.wait()
         script = self.scripts.get(event_id, [])
@@ -82,7 +87,7 @@ async def _produce(broker: str, topic: str, event_id: str, ce: bool = True) -> N
     ]
     await producer.send_and_wait(
         topic,
-        b'{"n": 1}',
+        VALUE,
         key=event_id.encode(),
         headers=[*(headers if ce else []), ("content-type", b"application/json")],
     )
@@ -117,6 +122,8 @@ async def test_retries_retryable_answers_then_delivers(
         call = scripted.calls["e1"][0]
         assert call["ce-specversion"] == "1.0"
         assert call["Content-Type"] == "application/json"
+        assert "ce-partitionkey" not in call  # Knative's sends none for a CloudEvent record
+        assert scripted.bodies["e1"] == [VALUE] * 4
     finally:
         await _stop(task)
     assert await wait_for_records(broker, ("orders.dlq",), {"e1"}, 1, within=1) == []
@@ -138,7 +145,9 @@ async def test_a_400_goes_straight_to_the_dead_letter_topic(
     assert dead.headers["ce_knativeerrorcode"] == "400"
     assert dead.headers["ce_knativeerrordest"] == url
     assert base64.b64decode(dead.headers["ce_knativeerrordata"]) == b"answer 400"
-    assert dead.value == b'{"n": 1}'
+    assert dead.value == VALUE
+    assert dead.headers["content-type"] == "application/json"
+    assert dead.headers["ce_type"] == "t"
 
 
 async def test_exhausted_retries_go_to_the_dead_letter_topic(
