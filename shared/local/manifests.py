@@ -4,28 +4,26 @@ The local stand-ins take their routes and delivery rules from these files, the s
 cluster applies.
 """
 
-import re
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import TypeAdapter
 
 KNATIVE_DIR = Path(__file__).resolve().parent.parent.parent / "knative"
-_DURATION = re.compile(
-    r"^P(?:(?P<days>\d+(?:\.\d+)?)D)?"
-    r"(?:T(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
-)
+_DURATION = TypeAdapter(timedelta)
 
 
 def iso_duration_seconds(text: str) -> float:
     """Seconds in an ISO 8601 duration such as PT0.5S or PT5M (the forms Knative accepts)."""
-    match = _DURATION.match(text)
-    if match is None or text in ("P", "PT"):
-        raise ValueError(f"not an ISO 8601 duration: {text!r}")
-    parts = {name: float(value) for name, value in match.groupdict().items() if value}
-    scale = {"days": 86400, "hours": 3600, "minutes": 60, "seconds": 1}
-    return sum(value * scale[name] for name, value in parts.items())
+    try:
+        if not text.startswith("P"):  # pydantic also takes "-PT1S", a negative span
+            raise ValueError(text)
+        return _DURATION.validate_python(text).total_seconds()
+    except ValueError:  # pydantic's ValidationError is one
+        raise ValueError(f"not an ISO 8601 duration: {text!r}") from None
 
 
 @dataclass(frozen=True)
