@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
+from starlette.routing import Match, Route
 
 from functions.orders_http import handlers
 from functions.orders_http.http_input import BadRequest, quoted
@@ -57,14 +58,24 @@ _DATABASE_ERRORS: dict[type[DatabaseUnavailable], tuple[str, str]] = {
 }
 
 
+async def _unrouted(request: Request) -> Response:  # dispatch calls the method's handler
+    raise NotImplementedError
+
+
+# Starlette's routes match the path; the method picks the handler (a PARTIAL match is the path
+# alone, the method being none of the route's own).
+_ROUTES = [
+    *((Route(template, _unrouted), methods) for template, methods in FIXED_ROUTES.items()),
+    (Route(ORDER_ROUTE, _unrouted), ORDER_METHODS),
+]
+
+
 def _resolve(request: Request) -> tuple[str, dict[str, Handler]]:
-    path: str = request.scope["path"]
-    if path in FIXED_ROUTES:
-        return path, FIXED_ROUTES[path]
-    segment = path.removeprefix("/")
-    if segment and "/" not in segment:
-        request.scope["path_params"] = {"order_id": segment}
-        return ORDER_ROUTE, ORDER_METHODS
+    for route, methods in _ROUTES:
+        match, child_scope = route.matches(request.scope)
+        if match is not Match.NONE:
+            request.scope["path_params"] = child_scope["path_params"]
+            return route.path, methods
     return "unmatched", {}
 
 
