@@ -52,7 +52,7 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
-async def _keep_session(conn: asyncpg.Connection) -> None:
+async def keep_session(conn: asyncpg.Connection) -> None:
     """Released connections skip asyncpg's RESET ALL round trip: no code here sets session
     state (no SET, LISTEN, cursors or advisory locks); an open transaction is still rolled back."""
 
@@ -80,7 +80,7 @@ class Database:
                     timeout=s.db_connect_timeout_seconds,
                     command_timeout=s.db_command_timeout_seconds,
                     init=_init_connection,
-                    reset=_keep_session,
+                    reset=keep_session,
                 )
             return self._pool
 
@@ -88,7 +88,7 @@ class Database:
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
         try:
             pool = await self._get_pool()
-            # Not pool.acquire(timeout=...): that costs a task per acquire (16 µs).
+            # Not pool.acquire(timeout=...): that costs a task per acquire.
             try:
                 conn = await self._acquiring.run(pool.acquire())
             except DeadlineExceeded as exc:

@@ -1,4 +1,4 @@
-"""Batched sends landing on a real broker, each on the partition Kafka's default partitioner
+"""Sends landing on a real broker, in order, each on the partition Kafka's default partitioner
 picks for its key."""
 
 import asyncio
@@ -8,7 +8,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
-from shared.kafka import Message, producer_options, send_batched
+from shared.kafka import Message, producer_options, send_all
 from shared.settings import get_settings
 from tests.kafka_support import read_topics
 
@@ -19,12 +19,12 @@ from tests.kafka_support import read_topics
 )
 def test_partitions_are_the_java_clients(key: bytes, partition: int) -> None:
     # Known answers of Kafka's Java DefaultPartitioner over 1,000 partitions: other producers
-    # of the same keys (Java ones included) put them where send_batched does.
+    # of the same keys (Java ones included) put them where the publisher's producer does.
     partitions = list(range(1000))
     assert DefaultPartitioner()(key, partitions, partitions) == partition
 
 
-async def test_batches_deliver_every_message_in_order_per_partition(broker: str) -> None:
+async def test_every_message_is_delivered_in_order_per_partition(broker: str) -> None:
     producer = AIOKafkaProducer(**producer_options(get_settings()))
     await producer.start()
     run = uuid.uuid4().hex
@@ -40,8 +40,8 @@ async def test_batches_deliver_every_message_in_order_per_partition(broker: str)
         for n in range(200)
     ]
     try:
-        await send_batched(producer, messages)
-        # One more of each key the ordinary way: aiokafka's producer picks the partition.
+        await send_all(producer, messages)
+        # One more of each key, alone: the partition is the key's, whatever else is sent.
         await asyncio.gather(
             *[
                 await producer.send(
