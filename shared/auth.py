@@ -20,7 +20,10 @@ from shared.problems import problem
 from shared.schemas import MAX_IDENTIFIER_LENGTH, is_identifier
 from shared.settings import Settings
 
-OPEN_PATHS = ("/healthz", "/readyz")
+# The probes, and the API's description: the documents and the page to browse them (what the
+# API is, not what it holds).
+OPEN_PATHS = ("/healthz", "/readyz", "/openapi.json", "/docs")
+OPEN_PREFIXES = ("/docs/static/",)
 SERVICE_PATHS = ("/metrics",)
 CALLER = "orders.caller"  # the scope key handlers read the caller from
 
@@ -116,7 +119,8 @@ class RequireToken:
         self.authenticator = authenticator
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+        path = scope["path"] if scope["type"] == "http" else ""
+        if not path or path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
             await self.app(scope, receive, send)
             return
         authorization = None
