@@ -40,6 +40,7 @@ def test_a_kafka_record_in_binary_mode_keyed_by_the_order() -> None:
         "ce_subject": str(order_id).encode(),
         "ce_time": b"2026-11-27T10:00:00+00:00",
         "ce_traceparent": TRACEPARENT.encode(),
+        "ce_dataschema": b"urn:orders:schema:order:1",
         "content-type": b"application/json",
     }
 
