@@ -9,6 +9,7 @@ from starlette.responses import Response
 from starlette.routing import Match, Route
 
 from functions.orders_http import handlers
+from functions.orders_http.asyncapi import asyncapi_response
 from functions.orders_http.http_input import BadRequest, quoted
 from functions.orders_http.openapi import openapi_response
 from shared.db import Database, DatabaseBusy, DatabaseUnavailable, get_database
@@ -32,10 +33,15 @@ async def _openapi(request: Request, db: Database, settings: Settings) -> Respon
     return openapi_response(settings.auth_enabled)
 
 
+async def _asyncapi(request: Request, db: Database, settings: Settings) -> Response:
+    return asyncapi_response()
+
+
 # HEAD wherever GET (RFC 9110 9.3.2): the GET's handler answers it, and dispatch drops the body.
 FIXED_ROUTES: dict[str, dict[str, Handler]] = {
     "/": {"GET": handlers.list_orders, "HEAD": handlers.list_orders, "POST": handlers.create_order},
     "/openapi.json": {"GET": _openapi, "HEAD": _openapi},
+    "/asyncapi.json": {"GET": _asyncapi, "HEAD": _asyncapi},
 }
 ORDER_ROUTE = "/{order_id}"
 ORDER_METHODS: dict[str, Handler] = {
