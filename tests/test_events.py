@@ -1,10 +1,24 @@
 """The event contract, as plain data."""
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+import orjson
 
 from shared.event_records import kafka_message
-from shared.events import ALL_TOPICS, SOURCES, TOPICS, EventType, order_event, valid_traceparent
+from shared.events import (
+    ALL_TOPICS,
+    DATA_SCHEMA,
+    ORDER_SCHEMA_VERSION,
+    SOURCES,
+    TOPICS,
+    EventType,
+    order_event,
+    valid_traceparent,
+)
+from shared.orders import new_order, to_json
+from shared.schemas import LineItem, OrderIn
+from tests.event_contract import CONTRACTS, load, released_order_validator
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
@@ -40,6 +54,7 @@ def test_a_kafka_record_in_binary_mode_keyed_by_the_order() -> None:
         "ce_subject": str(order_id).encode(),
         "ce_time": b"2026-11-27T10:00:00+00:00",
         "ce_traceparent": TRACEPARENT.encode(),
+        "ce_dataschema": b"urn:orders:schema:order:1",
         "content-type": b"application/json",
     }
 
@@ -58,3 +73,50 @@ def test_only_well_formed_traceparents_travel() -> None:
     assert valid_traceparent(TRACEPARENT) == TRACEPARENT
     for junk in (None, 7, "", "00-xyz", TRACEPARENT + "\n", TRACEPARENT.upper()):
         assert valid_traceparent(junk) is None
+
+
+def test_every_released_version_of_the_data_is_kept() -> None:
+    # A new version is released with its schema beside the others, and they all stay.
+    assert load(f"order-v{ORDER_SCHEMA_VERSION}.schema.json")["$id"] == DATA_SCHEMA
+    released = sorted(path.name for path in CONTRACTS.glob("order-v*.schema.json"))
+    assert released == [f"order-v{n}.schema.json" for n in range(1, ORDER_SCHEMA_VERSION + 1)]
+    for version in range(1, ORDER_SCHEMA_VERSION + 1):
+        assert load(f"order-v{version}.schema.json")["$id"] == f"urn:orders:schema:order:{version}"
+
+
+def test_events_made_now_validate_against_their_version_as_released() -> None:
+    """Within a version changes are additive: the data the code makes now is still what its
+    version accepted when it was released (the e2e test checks every record of a whole life)."""
+    now = datetime.now(UTC)
+    body = OrderIn(
+        customer_id="c-1",
+        items=[
+            LineItem(sku="SKU-1", quantity=2, unit_price_cents=150),
+            LineItem(sku="b", quantity=1, unit_price_cents=0),
+        ],
+    )
+    order = new_order(body, now)
+    later = now + timedelta(seconds=1)
+    stages = {
+        EventType.CREATED: {},
+        EventType.UPDATED: {"version": 2, "updated_at": later},
+        EventType.CONFIRMED: {"status": "CONFIRMED", "version": 2, "confirmed_at": later},
+        EventType.SHIPPED: {
+            "status": "SHIPPED",
+            "version": 3,
+            "confirmed_at": later,
+            "shipped_at": later,
+        },
+        EventType.DELETED: {"status": "SHIPPED", "version": 3, "shipped_at": later},
+    }
+    released = released_order_validator(ORDER_SCHEMA_VERSION)
+    for event_type, changes in stages.items():
+        message = kafka_message(
+            order_event(event_type, order["id"], to_json({**order, **changes}), now)
+        )
+        assert dict(message.headers)["ce_dataschema"] == DATA_SCHEMA.encode()
+        released.validate(orjson.loads(message.value))
+    # And the check has teeth: a removed or retyped field is refused.
+    data = orjson.loads(to_json(order))
+    for broken in ({k: v for k, v in data.items() if k != "total_cents"}, {**data, "version": "1"}):
+        assert not released.is_valid(broken)

@@ -16,7 +16,16 @@ from aiokafka import AIOKafkaProducer
 from cloudevents.http import CloudEvent
 from cloudevents.kafka import KafkaMessage, from_binary, to_binary
 
-from shared.events import ALL_TOPICS, SOURCES, TOPICS, EventType
+from shared.events import (
+    ALL_TOPICS,
+    DATA_SCHEMA,
+    DEAD_LETTER_TOPIC,
+    ORDER_SCHEMA_VERSION,
+    SOURCES,
+    TOPICS,
+    EventType,
+)
+from tests.event_contract import EventContract, released_order_validator
 from tests.kafka_support import Record, wait_for_records
 from tests.support import binary_headers, order_body
 from tests.system import LocalSystem
@@ -187,24 +196,44 @@ async def test_every_record_of_a_whole_life_is_a_cloudevent_of_the_contract(
     )
     records = await wait_for_records(broker, ALL_TOPICS, {changed, refused}, expected.total())
     assert Counter((r.key, r.topic) for r in records) == expected
+    # The contract as served: each record the system wrote is one message of its topic's
+    # channel (key, headers, payload), and its data is still what the released version took.
+    contract = EventContract(httpx.get(f"{url}/asyncapi.json", timeout=30).json())
+    released = released_order_validator(ORDER_SCHEMA_VERSION)
     published: dict[uuid.UUID, tuple[CloudEvent, Record]] = {}
+    refused_copies: dict[str, Record] = {}
     for record in records:
         event = _read(record)
         assert event["specversion"] == "1.0"
         assert event["source"] == SOURCES[EventType(event["type"])]
         assert event["subject"] == record.key
         assert event["datacontenttype"] == "application/json"
+        assert event["dataschema"] == DATA_SCHEMA
         assert isinstance(event.data, dict)
         assert event.data["id"] == record.key
+        released.validate(event.data)
         time = datetime.fromisoformat(event["time"])
-        if event["id"] == poison_id:  # the refused copy, and its dead letter
+        if event["id"] == poison_id:  # the refused copy (the test's, not the system's) ...
             assert time.tzinfo is None
-            if record.topic == "orders.dlq":
+            refused_copies[record.topic] = record
+            if record.topic == DEAD_LETTER_TOPIC:  # ... and its dead letter (the system's)
                 assert event["knativeerrorcode"] == "400"
                 assert event["knativeerrordest"].endswith(f":{system.ports['confirm']}/")
+                message = contract.check(record.topic, record.key, record.headers, record.value)
+                assert message == "deadLetter"
             continue
         assert record.topic == TOPICS[EventType(event["type"])]
+        message = contract.check(record.topic, record.key, record.headers, record.value)
+        assert message == "order" + event["type"].split(".")[-1].capitalize()
         published[uuid.UUID(event["id"])] = (event, record)
+    # A dead letter is the refused record, plus Knative's error extensions.
+    dead, copy = refused_copies[DEAD_LETTER_TOPIC], refused_copies["orders.created"]
+    assert (dead.key, dead.value) == (copy.key, copy.value)
+    assert {
+        name: value
+        for name, value in dead.headers.items()
+        if not name.startswith("ce_knativeerror")
+    } == copy.headers
     # Each published record is its outbox row: id, type, source, order, time, the data's bytes.
     rows = await db.fetch(
         "SELECT id, order_id, type, source, time, data FROM outbox WHERE order_id = ANY($1)",

@@ -206,6 +206,26 @@ async def test_bad_payloads_are_400(
 
 
 @pytest.mark.usefixtures("no_delay")
+@pytest.mark.parametrize("dataschema", [None, "urn:orders:schema:order:2"])
+async def test_a_step_takes_an_event_whatever_its_dataschema(
+    client: httpx.AsyncClient,
+    confirm: httpx.AsyncClient,
+    db: asyncpg.Connection,
+    dataschema: str | None,
+) -> None:
+    """A step reads the event's subject, time and the data's id, and moves the row: events
+    made before `dataschema` existed (still on the topics, or dead letters sent again) and of
+    a later version are taken alike."""
+    order, created = await _created_order(client, db)
+    attributes = {k: v for k, v in created.attributes().items() if k != "dataschema"}
+    if dataschema is not None:
+        attributes["dataschema"] = dataschema
+    answer = await confirm.post("/", content=created.data, headers=binary_headers(attributes))
+    assert answer.status_code == 200, answer.text
+    assert (await client.get(f"/{order['id']}")).json()["status"] == "CONFIRMED"
+
+
+@pytest.mark.usefixtures("no_delay")
 async def test_structured_mode_is_accepted(
     client: httpx.AsyncClient, confirm: httpx.AsyncClient, db: asyncpg.Connection
 ) -> None:

@@ -9,6 +9,7 @@ from starlette.responses import Response
 from starlette.routing import Match, Route
 
 from functions.orders_http import handlers
+from functions.orders_http.asyncapi import asyncapi_response
 from functions.orders_http.docs import docs_asset, docs_page
 from functions.orders_http.http_input import BadRequest, quoted
 from functions.orders_http.openapi import openapi_response
@@ -44,12 +45,17 @@ async def _docs_asset(request: Request, db: Database, settings: Settings) -> Res
     return asset
 
 
+async def _asyncapi(request: Request, db: Database, settings: Settings) -> Response:
+    return asyncapi_response()
+
+
 # HEAD wherever GET (RFC 9110 9.3.2): the GET's handler answers it, and dispatch drops the body.
 FIXED_ROUTES: dict[str, dict[str, Handler]] = {
     "/": {"GET": handlers.list_orders, "HEAD": handlers.list_orders, "POST": handlers.create_order},
     "/openapi.json": {"GET": _openapi, "HEAD": _openapi},
     "/docs": {"GET": _docs, "HEAD": _docs},
     "/docs/static/{name}": {"GET": _docs_asset, "HEAD": _docs_asset},
+    "/asyncapi.json": {"GET": _asyncapi, "HEAD": _asyncapi},
 }
 ORDER_ROUTE = "/{order_id}"
 ORDER_METHODS: dict[str, Handler] = {

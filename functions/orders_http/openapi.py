@@ -192,6 +192,7 @@ def _paths() -> dict[str, Any]:
             "get": {"operationId": "ready", "responses": {**health, "503": _problem("Not ready")}}
         },
         "/openapi.json": {"get": {"operationId": "openapi", "responses": health}},
+        "/asyncapi.json": {"get": {"operationId": "asyncapi", "responses": health}},
         "/metrics": {
             "get": {
                 "operationId": "metrics",

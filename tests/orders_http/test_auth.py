@@ -69,7 +69,8 @@ def test_health_routes_need_no_token(served: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["/", "/openapi.json", "/metrics", "/00000000-0000-0000-0000-000000000000"]
+    "path",
+    ["/", "/openapi.json", "/asyncapi.json", "/metrics", "/00000000-0000-0000-0000-000000000000"],
 )
 def test_every_other_route_needs_a_token(served: str, path: str) -> None:
     answer = httpx.get(f"{served}{path}")
@@ -84,6 +85,16 @@ def test_the_document_declares_the_bearer_scheme(served: str, issuer: Issuer) ->
     assert "401" in document["paths"]["/{order_id}"]["get"]["responses"]
     assert "403" in document["paths"]["/"]["post"]["responses"]
     assert document["paths"]["/healthz"]["get"]["security"] == []
+
+
+def test_the_documents_are_served_to_a_customer_token(served: str, issuer: Issuer) -> None:
+    headers = _bearer(issuer.token(customer_id="alice"))
+    for path in ("/openapi.json", "/asyncapi.json"):
+        answer = httpx.get(f"{served}{path}", headers=headers)
+        assert answer.status_code == 200, (path, answer.text)
+        assert answer.headers["content-type"] == "application/json"
+    assert answer.json()["asyncapi"] == "3.0.0"
+    assert httpx.head(f"{served}/asyncapi.json", headers=headers).status_code == 200
 
 
 def test_a_valid_token_is_let_in(served: str, issuer: Issuer) -> None:

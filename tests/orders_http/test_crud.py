@@ -234,6 +234,7 @@ async def test_head_answers_wherever_get_does_with_its_headers_and_no_body(
         "/?limit=1&status=CREATED",
         f"/{created['id']}",
         "/openapi.json",
+        "/asyncapi.json",
         "/healthz",
         "/readyz",
         "/metrics",
@@ -263,6 +264,7 @@ async def test_allow_lists_head_where_get_is_allowed(client: httpx.AsyncClient) 
         ("/", "GET, HEAD, POST"),
         (f"/{uuid.uuid4()}", "GET, HEAD, PUT, DELETE"),
         ("/openapi.json", "GET, HEAD"),
+        ("/asyncapi.json", "GET, HEAD"),
         ("/healthz", "GET, HEAD"),
     ]:
         response = await client.patch(path, json={})
