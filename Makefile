@@ -7,7 +7,7 @@
 UV ?= $(shell command -v uv 2>/dev/null || echo .venv-uv/bin/uv)
 PYTHON := .venv/bin/python
 
-.PHONY: dev test lint format install clean bench fuzz audit
+.PHONY: dev test lint format install clean bench fuzz audit browser
 
 $(UV):
 	python3 -m venv .venv-uv
@@ -23,8 +23,19 @@ install: .venv/.synced-dev
 dev: .venv/.synced-local
 	$(PYTHON) -m shared.cli dev
 
-test: .venv/.synced-test
+test: .venv/.synced-test browser
 	$(PYTHON) -m pytest
+
+# The headless browser of tests/orders_http/test_docs.py: Debian's chromium, installed when
+# missing (as root; otherwise this says what to run).
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium \
+			|| { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; }; \
+		else \
+			echo "the browser tests need chromium: sudo apt-get install chromium" >&2; exit 1; \
+		fi; }
 
 # Every performance figure, side by side with the two references (about 7 minutes). Bytecode
 # is compiled first, as the image does, so that cold starts do not time the compiler.

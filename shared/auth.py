@@ -22,7 +22,7 @@ from shared.settings import Settings
 
 # The probes, and the API's description: the documents and the page to browse them (what the
 # API is, not what it holds).
-OPEN_PATHS = ("/healthz", "/readyz", "/openapi.json", "/docs")
+OPEN_PATHS = ("/healthz", "/readyz", "/openapi.json", "/asyncapi.json", "/docs", "/docs/events")
 OPEN_PREFIXES = ("/docs/static/",)
 SERVICE_PATHS = ("/metrics",)
 CALLER = "orders.caller"  # the scope key handlers read the caller from

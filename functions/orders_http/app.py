@@ -5,12 +5,14 @@ import time
 from collections.abc import Awaitable, Callable
 
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Match, Route
 
 from functions.orders_http import handlers
 from functions.orders_http.asyncapi import asyncapi_response
+from functions.orders_http.docs import HEADERS as DOCS_HEADERS
 from functions.orders_http.docs import docs_asset, docs_page
+from functions.orders_http.event_docs import event_docs_html
 from functions.orders_http.http_input import BadRequest, quoted
 from functions.orders_http.openapi import openapi_response
 from shared.db import Database, DatabaseBusy, DatabaseUnavailable, get_database
@@ -38,6 +40,10 @@ async def _docs(request: Request, db: Database, settings: Settings) -> Response:
     return docs_page()
 
 
+async def _event_docs(request: Request, db: Database, settings: Settings) -> Response:
+    return HTMLResponse(event_docs_html(), headers=DOCS_HEADERS)
+
+
 async def _docs_asset(request: Request, db: Database, settings: Settings) -> Response:
     asset = docs_asset(request)
     if asset is None:
@@ -54,6 +60,7 @@ FIXED_ROUTES: dict[str, dict[str, Handler]] = {
     "/": {"GET": handlers.list_orders, "HEAD": handlers.list_orders, "POST": handlers.create_order},
     "/openapi.json": {"GET": _openapi, "HEAD": _openapi},
     "/docs": {"GET": _docs, "HEAD": _docs},
+    "/docs/events": {"GET": _event_docs, "HEAD": _event_docs},
     "/docs/static/{name}": {"GET": _docs_asset, "HEAD": _docs_asset},
     "/asyncapi.json": {"GET": _asyncapi, "HEAD": _asyncapi},
 }

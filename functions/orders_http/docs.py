@@ -27,6 +27,8 @@ PAGE = """<!doctype html>
 <link rel="icon" type="image/png" href="docs/static/favicon-32x32.png">
 </head>
 <body>
+<p>The events: <a href="docs/events">their contract, to read</a>
+(<a href="asyncapi.json">asyncapi.json</a>).</p>
 <div id="swagger-ui"></div>
 <script src="docs/static/swagger-ui-bundle.js"></script>
 <script src="docs/static/swagger-ui-standalone-preset.js"></script>

@@ -193,6 +193,10 @@ def _paths() -> dict[str, Any]:
         },
         "/openapi.json": {"get": {"operationId": "openapi", "responses": health}},
         "/asyncapi.json": {"get": {"operationId": "asyncapi", "responses": health}},
+        "/docs": {"get": {"operationId": "docs", "responses": _html("Swagger UI for this API")}},
+        "/docs/events": {
+            "get": {"operationId": "eventDocs", "responses": _html("The events' contract")}
+        },
         "/metrics": {
             "get": {
                 "operationId": "metrics",
@@ -205,6 +209,10 @@ def _paths() -> dict[str, Any]:
             }
         },
     }
+
+
+def _html(description: str) -> dict[str, Any]:
+    return {"200": {"description": description, "content": {"text/html": {"schema": {}}}}}
 
 
 _FORBIDDEN = _problem(

@@ -63,15 +63,23 @@ def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def test_health_routes_need_no_token(served: str) -> None:
-    assert httpx.get(f"{served}/healthz").status_code == 200
-    assert httpx.get(f"{served}/readyz").status_code == 200
-
-
 @pytest.mark.parametrize(
     "path",
-    ["/", "/openapi.json", "/asyncapi.json", "/metrics", "/00000000-0000-0000-0000-000000000000"],
+    [
+        "/healthz",
+        "/readyz",
+        "/openapi.json",
+        "/asyncapi.json",
+        "/docs",
+        "/docs/events",
+        "/docs/static/swagger-ui.css",
+    ],
 )
+def test_probes_and_the_api_description_need_no_token(served: str, path: str) -> None:
+    assert httpx.get(f"{served}{path}").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/", "/metrics", "/00000000-0000-0000-0000-000000000000"])
 def test_every_other_route_needs_a_token(served: str, path: str) -> None:
     answer = httpx.get(f"{served}{path}")
     assert answer.status_code == 401
@@ -87,7 +95,7 @@ def test_the_document_declares_the_bearer_scheme(served: str, issuer: Issuer) ->
     assert document["paths"]["/healthz"]["get"]["security"] == []
 
 
-def test_the_documents_are_served_to_a_customer_token(served: str, issuer: Issuer) -> None:
+def test_the_documents_are_served_to_a_token_too(served: str, issuer: Issuer) -> None:
     headers = _bearer(issuer.token(customer_id="alice"))
     for path in ("/openapi.json", "/asyncapi.json"):
         answer = httpx.get(f"{served}{path}", headers=headers)
