@@ -26,7 +26,7 @@ dev: .venv/.synced-local
 test: .venv/.synced-test
 	$(PYTHON) -m pytest
 
-# Every performance figure, side by side with the two references (about 7 minutes). Bytecode
+# Every performance figure, side by side with the three references (about 6 minutes). Bytecode
 # is compiled first, as the image does, so that cold starts do not time the compiler.
 bench: .venv/.synced-bench
 	$(UV) sync --locked --inexact --no-default-groups --group bench --compile-bytecode
