@@ -1,10 +1,7 @@
 """The `orders` console script: serve a function, migrate, relay, dispatch, run it all locally."""
 
 import argparse
-import asyncio
 import logging
-
-from shared.logs import configure_logging
 
 
 async def _relay(redrive_all: bool) -> None:
@@ -32,6 +29,7 @@ async def _dispatch() -> None:
     their groups and close, deliveries in flight are dropped uncommitted (to be redelivered).
     With ORDERS_DISPATCH_READY_FD (`orders dev` passes a pipe), a line is written there once
     every KafkaSource consumes."""
+    import asyncio
     import os
     import signal
 
@@ -83,6 +81,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
+    if args.command == "serve":
+        from shared import startup
+
+        # First: every import below is part of a function's cold start.
+        startup.begin()
+    from shared.logs import configure_logging
+
     configure_logging()
     if args.command == "serve":
         from shared.serve import serve as serve_function
@@ -94,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         upgrade_to_head()
         logging.getLogger("orders.migrate").info("database at the newest revision")
     elif args.command == "relay":
+        import asyncio
+
         asyncio.run(_relay(args.redrive_all))
     elif args.command == "dispatch":
         import uvloop

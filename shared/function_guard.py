@@ -9,7 +9,6 @@ shutdown answers the events still in their handlers at once. Its lifespan ends w
 """
 
 import asyncio
-import gc
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from shared.deadlines import DeadlineExceeded, Deadlines
 from shared.problems import problem, service_unavailable
 from shared.request_body import read_body
 from shared.settings import Settings
+from shared.startup import done as start_up_done
 
 SignatureType = Literal["http", "cloudevent"]
 STRUCTURED = "application/cloudevents+json"
@@ -224,9 +224,7 @@ class FunctionGuard:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                # What start-up created lives as long as the process: out of the collector's
-                # sight, a full collection under load pauses for milliseconds, not 70-180.
-                gc.freeze()
+                start_up_done()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if self.on_shutdown is not None:

@@ -1,16 +1,19 @@
 """`make bench`: every figure of the performance table, measured side by side in one run.
 
     make bench                       # or: .venv/bin/python -m tests.load.bench --help
+    make bench BENCH_ARGS="--only cold"
 
-1. HTTP: orders_http alone (publishing to the broker, no consumers), the raw-asyncpg reference and
-   the FastAPI+SQLModel peer on the same PostgreSQL, each driven by k6 (`crud.js`) with 32 VUs;
-   rounds alternate the three so that drift hits all alike; medians are reported.
+1. HTTP: orders_http alone (publishing to the broker, no consumers) and the three references on
+   the same PostgreSQL (raw asyncpg; FastAPI + SQLModel, the peer; a functions-framework function
+   with an SQLModel session, under the framework's own command), driven by wrk or k6 with 32
+   connections; rounds alternate them so that drift hits all alike; medians are reported.
 2. Cold start: each function started as the image starts it, time to its first answer with a
    database round trip (GET /{id} for orders_http, GET /readyz for the others), and its RSS;
-   the peer started the same way, alternating.
+   the peer and the functions-framework reference started the same way (GET /{id}), alternating.
 3. Lifecycle: the whole system (four functions, local eventing) with zero delays, `lifecycle.js`
    at a constant arrival rate; CPU per order read from /proc for every process.
 4. Micro-benchmarks of the pure steps.
+`--only` runs some of these phases (the table then shows their rows alone).
 Results go to bench-results/ (git-ignored): table.md, results.json, latency.png.
 """
 
@@ -40,7 +43,10 @@ from tests.load.system_load import lifecycle_run
 from tests.support import ROOT, free_port, wait_until_answering
 
 RESULTS = ROOT / "bench-results"
-TARGETS = ("project", "raw", "peer")
+TARGETS = ("project", "raw", "peer", "framework")
+# The references whose cold start is measured beside the functions'.
+COLD_REFERENCES = ("peer", "framework")
+PHASES = ("http", "cold", "lifecycle", "micro")
 
 
 def _k6_rates(url: str, mix: str, seconds: int, summary: Path) -> dict[str, float]:
@@ -65,7 +71,7 @@ def _http_rounds(env: dict[str, str], args: argparse.Namespace) -> dict[str, Any
     ports = {name: free_port() for name in TARGETS}
     processes = [start(function_command("orders_http"), env, ports["project"])]
     processes += [
-        start(reference_command(n, ports[n]), reference_env(env), ports[n]) for n in ("raw", "peer")
+        start(reference_command(n, ports[n]), reference_env(env), ports[n]) for n in TARGETS[1:]
     ]
     use_wrk = wrk.available() and not args.k6_only
     try:
@@ -111,7 +117,7 @@ def _median(runs: list[dict[str, float]]) -> dict[str, float]:
     return figures
 
 
-def _cold_starts(env: dict[str, str], runs: int) -> dict[str, dict[str, float]]:
+def _cold_starts(env: dict[str, str], runs: int) -> dict[str, dict[str, Any]]:
     with httpx.Client() as client:
         port = free_port()
         process = start(function_command("orders_http"), env, port)
@@ -133,19 +139,21 @@ def _cold_starts(env: dict[str, str], runs: int) -> dict[str, dict[str, float]]:
             samples.setdefault(function.target, []).append(
                 first_answer(function_command(function.target), env, url, port)
             )
-        port = free_port()
-        samples.setdefault("peer", []).append(
-            first_answer(
-                reference_command("peer", port),
-                reference_env(env),
-                f"http://127.0.0.1:{port}/{uuid.UUID(int=0)}",
-                port,
+        for name in COLD_REFERENCES:
+            port = free_port()
+            samples.setdefault(name, []).append(
+                first_answer(
+                    reference_command(name, port),
+                    reference_env(env),
+                    f"http://127.0.0.1:{port}/{uuid.UUID(int=0)}",
+                    port,
+                )
             )
-        )
     return {
         name: {
             "seconds": statistics.median(s for s, _ in runs_),
             "rss_mib": statistics.median(r for _, r in runs_) / 1024,
+            "runs_seconds": [s for s, _ in runs_],
         }
         for name, runs_ in samples.items()
     }
@@ -161,24 +169,36 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=250, help="lifecycle: creates per second")
     parser.add_argument("--duration", type=int, default=60, help="lifecycle: seconds of load")
     parser.add_argument("--k6-only", action="store_true", help="drive the HTTP rows with k6 too")
+    parser.add_argument(
+        "--only", action="append", choices=PHASES, help="run this phase alone (repeatable)"
+    )
     args = parser.parse_args()
+    phases = set(args.only or PHASES)
     RESULTS.mkdir(exist_ok=True)
     started = time.time()
     results: dict[str, Any] = {"machine": machine()}
     run = RESULTS / f"run-{int(started)}"
-    with database_and_broker(run / "http") as env:
-        results["http"] = _http_rounds(env, args)
-        _keep(results)
-        results["cold_start"] = _cold_starts(env, args.cold_runs)
-        _keep(results)
-    # A fresh database and broker: the HTTP rounds leave a hundred thousand events behind.
-    with database_and_broker(run / "lifecycle") as env:
-        results["lifecycle"] = lifecycle_run(env, args.rate, args.duration, RESULTS)
-    results["micro_us"] = micro.run()
+    if phases & {"http", "cold"}:
+        with database_and_broker(run / "http") as env:
+            if "http" in phases:
+                results["http"] = _http_rounds(env, args)
+                _keep(results)
+            if "cold" in phases:
+                results["cold_start"] = _cold_starts(env, args.cold_runs)
+                _keep(results)
+    if "lifecycle" in phases:
+        # A fresh database and broker: the HTTP rounds leave a hundred thousand events behind.
+        with database_and_broker(run / "lifecycle") as env:
+            results["lifecycle"] = lifecycle_run(env, args.rate, args.duration, RESULTS)
+    if "micro" in phases:
+        results["micro_us"] = micro.run()
     _keep(results)
     table = render(results)
     (RESULTS / "table.md").write_text(table)
-    chart.latency_chart(RESULTS / "crud.csv", RESULTS / "lifecycle.csv", RESULTS / "latency.png")
+    if {"http", "lifecycle"} <= phases:
+        chart.latency_chart(
+            RESULTS / "crud.csv", RESULTS / "lifecycle.csv", RESULTS / "latency.png"
+        )
     print(table)
     print(f"\nwritten to {RESULTS.relative_to(ROOT)}/ (table.md, results.json, latency.png)")
 

@@ -1,0 +1,49 @@
+"""The bench table judges each goal from the figures it is given, and shows only phases run."""
+
+from typing import Any
+
+from tests.load.table import render_table
+
+
+def _cold(seconds: float, rss_mib: float) -> dict[str, float]:
+    return {"seconds": seconds, "rss_mib": rss_mib}
+
+
+def _row(table: str, target: str) -> str:
+    return next(line for line in table.splitlines() if f"cold start {target} " in line)
+
+
+def test_cold_start_rows_judge_each_goal_from_the_figures() -> None:
+    results: dict[str, Any] = {
+        "machine": "test",
+        "cold_start": {
+            "confirm": _cold(0.25, 40.0),  # 0.25x peer, 0.50x framework
+            "ship": _cold(0.4, 40.0),  # 0.40x peer, 0.80x framework
+            "orders_http": _cold(0.7, 70.0),  # 0.70x peer, over the memory bound
+            "peer": _cold(1.0, 75.0),
+            "framework": _cold(0.5, 65.0),
+        },
+    }
+    table = render_table(results)
+    assert "| - / 0.25x / 0.50x |" in _row(table, "confirm")
+    assert _row(table, "confirm").endswith(
+        "<= 0.6x peer: met; <= 60 MiB: met; <= 0.5x framework: met |"
+    )
+    assert _row(table, "ship").endswith(
+        "<= 0.6x peer: met; <= 60 MiB: met; <= 0.5x framework: NOT met |"
+    )
+    assert _row(table, "orders_http").endswith(
+        "<= 0.6x peer: NOT met; <= 60 MiB: NOT met; <= 0.5x framework: NOT met |"
+    )
+    assert "500 ms; 65.0 MiB" in _row(table, "confirm")
+    assert "cold start peer" not in table
+    assert "cold start framework" not in table
+    assert "lifecycle" not in table
+    assert "POST /" not in table
+
+
+def test_without_the_framework_reference_its_aim_is_not_judged() -> None:
+    results = {"machine": "test", "cold_start": {"confirm": _cold(0.3, 40), "peer": _cold(1, 75)}}
+    row = _row(render_table(results), "confirm")
+    assert row.endswith("<= 0.6x peer: met; <= 60 MiB: met |")
+    assert "| - / 0.30x / - |" in row
