@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 
 from shared.local.topology import FUNCTIONS
-from tests.load import chart, micro, wrk
+from tests.load import chart, micro, standins, wrk
 from tests.load.k6 import K6Result, run_k6
 from tests.load.stack import (
     database_and_broker,
@@ -46,7 +46,7 @@ RESULTS = ROOT / "bench-results"
 TARGETS = ("project", "raw", "peer", "framework")
 # The references whose cold start is measured beside the functions'.
 COLD_REFERENCES = ("peer", "framework")
-PHASES = ("http", "cold", "lifecycle", "micro")
+PHASES = ("http", "cold", "lifecycle", "standins", "micro")
 
 
 def _k6_rates(url: str, mix: str, seconds: int, summary: Path) -> dict[str, float]:
@@ -190,6 +190,14 @@ def main() -> None:
         # A fresh database and broker: the HTTP rounds leave a hundred thousand events behind.
         with database_and_broker(run / "lifecycle") as env:
             results["lifecycle"] = lifecycle_run(env, args.rate, args.duration, RESULTS)
+    if "standins" in phases:
+        with database_and_broker(run / "standins") as env:
+            measured = standins.run(env)
+        # The lifecycle run's whole-stack CPU per order, or the README's last figure alone.
+        per_order = results.get("lifecycle", {}).get("cpu_ms_per_order", {})
+        stack_us = sum(per_order.values()) * 1000 or standins.LAST_STACK_CPU_US_PER_ORDER
+        results["standins"] = standins.verdicts(measured, stack_us)
+        _keep(results)
     if "micro" in phases:
         results["micro_us"] = micro.run()
     _keep(results)

@@ -24,6 +24,8 @@ from shared.settings import Settings
 # Per order: the connections a create, a confirm and a ship take.
 CALLS_PER_ORDER = {"pool release without RESET ALL": 3}
 WORKERS = 32
+# The whole stack's CPU per order in the README's lifecycle row, for `--only standins`.
+LAST_STACK_CPU_US_PER_ORDER = 3400.0
 
 
 def _ports(env: dict[str, str]) -> set[str]:

@@ -31,6 +31,8 @@ def render_table(results: dict[str, Any]) -> str:
         lines += cold_rows(results["cold_start"])
     if "lifecycle" in results:
         lines += _lifecycle_rows(results["lifecycle"])
+    if "standins" in results:
+        lines += standin_rows(results["standins"])
     if "micro_us" in results:
         lines += ["", "| micro-benchmark | µs per call |", "|---|---|"]
         lines += [f"| {name} | {us:.1f} |" for name, us in results["micro_us"].items()]
@@ -110,3 +112,20 @@ def _lifecycle_rows(life: dict[str, Any]) -> list[str]:
         f"| CPU ms per order in orders_http + confirm + ship ({split}) | {own:.2f} | | | | "
         f"| <= 4: {_met(own <= 4)} |",
     ]
+
+
+def standin_rows(standins: dict[str, Any]) -> list[str]:
+    """What each piece of the project's own saves over the library's way (kept over 2%)."""
+    lines = [
+        "",
+        "| ours, against the library's way | µs per call: ours / library's | per order | share"
+        " of the stack's CPU per order | kept (> 2%) |",
+        "|---|---|---|---|---|",
+    ]
+    for name, row in standins.items():
+        lines.append(
+            f"| {name} | {row['project']:.1f} / {row['library']:.1f} |"
+            f" {row['saved_us_per_order']:.0f} µs | {row['share']:.1%} |"
+            f" {'yes' if row['kept'] else 'NO: use the library'} |"
+        )
+    return lines

@@ -47,3 +47,18 @@ def test_without_the_framework_reference_its_aim_is_not_judged() -> None:
     row = _row(render_table(results), "confirm")
     assert row.endswith("<= 0.6x peer: met; <= 60 MiB: met |")
     assert "| - / 0.30x / - |" in row
+
+
+def test_a_piece_of_our_own_is_kept_only_over_two_percent_of_the_cpu_per_order() -> None:
+    from tests.load.standins import verdicts
+    from tests.load.table import standin_rows
+
+    measured = {"pool release without RESET ALL": {"project": 80.0, "library": 100.0}}
+    # 20 µs saved per call, 3 calls an order: 60 µs, against 2,000 and 4,000 µs per order.
+    kept = verdicts(measured, 2000.0)["pool release without RESET ALL"]
+    assert kept["saved_us_per_order"] == 60.0
+    assert kept["kept"] is True
+    assert "| yes |" in standin_rows({"x": kept})[-1]
+    dropped = verdicts(measured, 4000.0)["pool release without RESET ALL"]
+    assert dropped["kept"] is False
+    assert "NO: use the library" in standin_rows({"x": dropped})[-1]
