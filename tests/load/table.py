@@ -51,7 +51,7 @@ def _http_rows(http: dict[str, Any]) -> list[str]:
             f"({mine['p50']:.1f}/{mine['p99']:.1f}; {mine['errors']:.2%}) | {_rate(raw)} "
             f"| {_rate(peer)} | {_rate(framework) if framework else ''} "
             f"| {vs_raw:.2f}x / {vs_peer:.2f}x / {vs_framework} | "
-            f">= 0.9x raw: {_met(vs_raw >= 0.9)}; >= 3x peer: {_met(vs_peer >= 3)} |"
+            f">= 1.0x raw: {_met(vs_raw >= 1.0)}; >= 3x peer: {_met(vs_peer >= 3)} |"
         )
     mix = http["project mix"]
     lines.append(
