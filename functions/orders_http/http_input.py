@@ -1,7 +1,5 @@
 """Turning an HTTP request into validated values, or into the problem that explains why not."""
 
-import base64
-import binascii
 import re
 from uuid import UUID
 
@@ -12,7 +10,6 @@ from shared.auth import CALLER, Caller, owned_key
 from shared.lifecycle import OrderStatus
 from shared.problems import problem
 from shared.schemas import (
-    MAX_BIGINT,
     MAX_IDENTIFIER_LENGTH,
     MAX_VERSION,
     is_identifier,
@@ -25,8 +22,11 @@ IDEMPOTENCY_KEY = re.compile(r"[ -~]+")
 # RFC 9110 If-Match: `*` or a comma-separated list of (weak or strong) entity tags.
 ENTITY_TAGS = re.compile(r'\s*(\*|(W/)?"[^"]*"(\s*,\s*(W/)?"[^"]*")*)\s*')
 ENTITY_TAG = re.compile(r'(W/)?"([^"]*)"')
-# The longest cursor encode_cursor makes is 36 characters.
-MAX_CURSOR_LENGTH = 64
+# A cursor is the seq to continue after, 0..2^63-1 (orders.seq is a bigint identity), in 16
+# hexadecimal digits: each string of that form is a position (0 the start; past the newest
+# order, an empty page), so the cursors the API takes are exactly those the document allows.
+CURSOR_PATTERN = "[0-7][0-9a-f]{15}"
+_CURSOR = re.compile(CURSOR_PATTERN)
 # How much of a client's value a detail or a field error's loc may quote.
 MAX_QUOTE_LENGTH = 64
 
@@ -133,24 +133,21 @@ def idempotency_key(request: Request) -> str | None:
 
 
 def encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"after:{seq}".encode()).decode().rstrip("=")
+    return f"{seq:016x}"
 
 
 def decode_cursor(cursor: str | None) -> int:
-    """The seq to continue after. Only one encode_cursor can have made is taken: a seq of
-    1..2^63-1 (orders.seq is a bigint identity), written as it writes one."""
+    """The seq to continue after: 0 (the start) without a cursor."""
     if cursor is None:
         return 0
-    try:
-        if len(cursor) <= MAX_CURSOR_LENGTH:
-            text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-            prefix, _, number = text.partition(":")
-            seq = decimal(number, MAX_BIGINT)
-            if prefix == "after" and seq is not None:
-                return seq
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        pass
-    raise refuse(400, "invalid-cursor", "Bad Request", "cursor is not one this API gave out")
+    if _CURSOR.fullmatch(cursor):
+        return int(cursor, 16)
+    raise refuse(
+        400,
+        "invalid-cursor",
+        "Bad Request",
+        "cursor must be a next_cursor this API gave out (16 hexadecimal digits)",
+    )
 
 
 def page_query(request: Request, max_page_size: int) -> tuple[int, str | None, str | None]:

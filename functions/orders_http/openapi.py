@@ -8,7 +8,11 @@ import orjson
 from pydantic.json_schema import models_json_schema
 from starlette.responses import Response
 
-from functions.orders_http.http_input import ENTITY_TAGS, MAX_IDEMPOTENCY_KEY_LENGTH
+from functions.orders_http.http_input import (
+    CURSOR_PATTERN,
+    ENTITY_TAGS,
+    MAX_IDEMPOTENCY_KEY_LENGTH,
+)
 from shared.auth import OPEN_PATHS
 from shared.ops import OPS_PATHS
 from shared.schemas import (
@@ -106,7 +110,7 @@ def _paths() -> dict[str, Any]:
                 "operationId": "listOrders",
                 "parameters": [
                     _query("limit", {"type": "integer", "minimum": 1, "maximum": 100}),
-                    _query("cursor", {"type": "string", "minLength": 1}),
+                    _query("cursor", {"type": "string", "pattern": f"^{CURSOR_PATTERN}$"}),
                     _query(
                         "status", {"type": "string", "enum": ["CREATED", "CONFIRMED", "SHIPPED"]}
                     ),
