@@ -29,7 +29,7 @@ log = logging.getLogger("orders.http")
 
 
 async def _openapi(request: Request, db: Database, settings: Settings) -> Response:
-    return openapi_response(settings.auth_enabled)
+    return openapi_response(settings.auth_enabled, settings.max_page_size)
 
 
 # HEAD wherever GET (RFC 9110 9.3.2): the GET's handler answers it, and dispatch drops the body.
