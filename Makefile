@@ -44,9 +44,10 @@ bench: .venv/.synced-bench
 	$(PYTHON) -m compileall -q shared functions tests
 	$(PYTHON) -m tests.load.bench $(BENCH_ARGS)
 
-# The fuzzing of `make test`, with many more cases (FUZZ_EXAMPLES per operation or property).
+# The fuzzing of `make test`, with many more cases (FUZZ_EXAMPLES per operation or property);
+# schemathesis runs the README's command as it is: its default settings, a random seed.
 fuzz: .venv/.synced-test
-	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-1000} $(PYTHON) -m pytest -s tests/orders_http/test_fuzz_api.py tests/orders_http/test_fuzz_widths.py tests/test_event_fuzz.py
+	FUZZ_SCHEMATHESIS=defaults FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-1000} $(PYTHON) -m pytest -s tests/orders_http/test_fuzz_api.py tests/orders_http/test_fuzz_widths.py tests/test_event_fuzz.py
 
 # Known vulnerabilities in the locked dependencies (needs the PyPI JSON API or OSV), then the
 # code (bandit) and the deploy files (checkov). bandit and checkov also run in `make test`.

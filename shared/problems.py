@@ -9,7 +9,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
-_TYPE_BASE = "urn:orders:problem:"
+PROBLEM_TYPE_BASE = "urn:orders:problem:"
 log = logging.getLogger("orders.function")
 
 
@@ -29,7 +29,7 @@ def problem(
     headers: Mapping[str, str] | None = None,
 ) -> Response:
     body: dict[str, Any] = {
-        "type": _TYPE_BASE + slug,
+        "type": PROBLEM_TYPE_BASE + slug,
         "title": title,
         "status": status,
         "detail": detail,

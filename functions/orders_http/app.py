@@ -33,7 +33,7 @@ log = logging.getLogger("orders.http")
 
 
 async def _openapi(request: Request, db: Database, settings: Settings) -> Response:
-    return openapi_response(settings.auth_enabled)
+    return openapi_response(settings.auth_enabled, settings.max_page_size)
 
 
 async def _docs(request: Request, db: Database, settings: Settings) -> Response:

@@ -1,7 +1,5 @@
 """Turning an HTTP request into validated values, or into the problem that explains why not."""
 
-import base64
-import binascii
 import re
 from uuid import UUID
 
@@ -12,21 +10,34 @@ from shared.auth import CALLER, Caller, owned_key
 from shared.lifecycle import OrderStatus
 from shared.problems import problem
 from shared.schemas import (
-    MAX_BIGINT,
     MAX_IDENTIFIER_LENGTH,
     MAX_VERSION,
     is_identifier,
 )
 
+# Each pattern below is the whole grammar of a value, matched whole (fullmatch) here and
+# declared as it is in the OpenAPI document, so a value the document allows is one taken here.
+# Header values are field values as HTTP/1.1 parsing leaves them: without surrounding spaces.
+
+ORDER_ID_PATTERN = "-".join(f"[0-9A-Fa-f]{{{n}}}" for n in (8, 4, 4, 4, 12))
+ORDER_ID = re.compile(ORDER_ID_PATTERN)
+DEFAULT_PAGE_SIZE = 20
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 # Printable ASCII: a NUL is refused by PostgreSQL text, and other bytes would be stored as
 # whatever latin-1 made of them.
-IDEMPOTENCY_KEY = re.compile(r"[ -~]+")
-# RFC 9110 If-Match: `*` or a comma-separated list of (weak or strong) entity tags.
-ENTITY_TAGS = re.compile(r'\s*(\*|(W/)?"[^"]*"(\s*,\s*(W/)?"[^"]*")*)\s*')
+IDEMPOTENCY_KEY_PATTERN = r"[!-~](?:[ -~]*[!-~])?"
+IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
+# RFC 9110 8.8.3: entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE; etagc = "!" / %x23-7E / obs-text.
+_ENTITY_TAG = r'(?:W/)?"[!#-~\x80-\xff]*"'
+# If-Match (13.1.2) is `*` or a comma-separated list of entity tags (OWS = spaces and tabs).
+ENTITY_TAG_LIST_PATTERN = rf"{_ENTITY_TAG}(?:[ \t]*,[ \t]*{_ENTITY_TAG})*"
+ENTITY_TAGS = re.compile(ENTITY_TAG_LIST_PATTERN)
 ENTITY_TAG = re.compile(r'(W/)?"([^"]*)"')
-# The longest cursor encode_cursor makes is 36 characters.
-MAX_CURSOR_LENGTH = 64
+# A cursor is the seq to continue after, 0..2^63-1 (orders.seq is a bigint identity), in 16
+# hexadecimal digits: each string of that form is a position (0 the start; past the newest
+# order, an empty page), so the cursors the API takes are exactly those the document allows.
+CURSOR_PATTERN = "[0-7][0-9a-f]{15}"
+_CURSOR = re.compile(CURSOR_PATTERN)
 # How much of a client's value a detail or a field error's loc may quote.
 MAX_QUOTE_LENGTH = 64
 
@@ -61,14 +72,11 @@ def quoted(text: str) -> str:
 
 
 def order_id_from_path(raw: str) -> UUID:
-    """The id in the form the API writes it (hyphenated, 36 characters): UUID() alone would also
-    take braces, a `urn:uuid:` prefix or no hyphens, giving one order several addresses."""
-    try:
-        order_id = UUID(raw)
-        if len(raw) == 36 and str(order_id) == raw.lower():
-            return order_id
-    except ValueError:
-        pass
+    """The id in the form the API writes it (hyphenated, 36 characters, either case): UUID()
+    alone would also take braces, a `urn:uuid:` prefix or no hyphens, giving one order several
+    addresses."""
+    if ORDER_ID.fullmatch(raw):
+        return UUID(raw)
     raise refuse(404, "not-found", "Not Found", f"{quoted(raw)} is not an order id")
 
 
@@ -80,7 +88,7 @@ def expected_versions(request: Request) -> list[int] | None:
     the API writes it, 1..2^31-1 (a larger one would not even fit the statement's int[]).
     """
     header = request.headers.get("if-match")
-    if header is None or header.strip() == "*":
+    if header is None or header == "*":
         return None
     if not ENTITY_TAGS.fullmatch(header):
         raise refuse(
@@ -133,30 +141,27 @@ def idempotency_key(request: Request) -> str | None:
 
 
 def encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"after:{seq}".encode()).decode().rstrip("=")
+    return f"{seq:016x}"
 
 
 def decode_cursor(cursor: str | None) -> int:
-    """The seq to continue after. Only one encode_cursor can have made is taken: a seq of
-    1..2^63-1 (orders.seq is a bigint identity), written as it writes one."""
+    """The seq to continue after: 0 (the start) without a cursor."""
     if cursor is None:
         return 0
-    try:
-        if len(cursor) <= MAX_CURSOR_LENGTH:
-            text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-            prefix, _, number = text.partition(":")
-            seq = decimal(number, MAX_BIGINT)
-            if prefix == "after" and seq is not None:
-                return seq
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        pass
-    raise refuse(400, "invalid-cursor", "Bad Request", "cursor is not one this API gave out")
+    if _CURSOR.fullmatch(cursor):
+        return int(cursor, 16)
+    raise refuse(
+        400,
+        "invalid-cursor",
+        "Bad Request",
+        "cursor must be a next_cursor this API gave out (16 hexadecimal digits)",
+    )
 
 
 def page_query(request: Request, max_page_size: int) -> tuple[int, str | None, str | None]:
     """(limit, status, customer_id) from the query string."""
     params = request.query_params
-    limit = decimal(params.get("limit", "20"), max_page_size)
+    limit = decimal(params.get("limit", str(DEFAULT_PAGE_SIZE)), max_page_size)
     if limit is None:
         raise refuse(
             400, "invalid-limit", "Bad Request", f"limit must be an integer 1..{max_page_size}"

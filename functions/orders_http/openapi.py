@@ -1,4 +1,7 @@
-"""The OpenAPI 3.1 document, generated from the models the code validates and answers with."""
+"""The OpenAPI 3.1 document, generated from the models the code validates and answers with and
+from the patterns it matches request values with: a request the document allows is one the
+server takes, and every answer an operation can give is declared, each error with the problem
+types (RFC 9457) it can carry."""
 
 import copy
 from functools import cache
@@ -8,9 +11,17 @@ import orjson
 from pydantic.json_schema import models_json_schema
 from starlette.responses import Response
 
-from functions.orders_http.http_input import ENTITY_TAGS, MAX_IDEMPOTENCY_KEY_LENGTH
+from functions.orders_http.http_input import (
+    CURSOR_PATTERN,
+    DEFAULT_PAGE_SIZE,
+    ENTITY_TAG_LIST_PATTERN,
+    IDEMPOTENCY_KEY_PATTERN,
+    MAX_IDEMPOTENCY_KEY_LENGTH,
+    ORDER_ID_PATTERN,
+)
 from shared.auth import OPEN_PATHS
-from shared.ops import OPS_PATHS
+from shared.lifecycle import OrderStatus
+from shared.problems import PROBLEM_TYPE_BASE
 from shared.schemas import (
     IDENTIFIER_PATTERN,
     MAX_IDENTIFIER_LENGTH,
@@ -22,66 +33,133 @@ from shared.schemas import (
 
 _REF = "#/components/schemas/{model}"
 _PROBLEM = "application/problem+json"
+JSON = "application/json"
 
 
-def _problem(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
-    answer: dict[str, Any] = {
+def _header(description: str, pattern: str) -> dict[str, Any]:
+    return {
         "description": description,
-        "content": {_PROBLEM: {"schema": {"$ref": _REF.format(model="Problem")}}},
+        "required": True,
+        "schema": {"type": "string", "pattern": f"^{pattern}$"},
     }
+
+
+_ETAG = {"ETag": _header("The order's version as a strong entity tag", '"[1-9][0-9]*"')}
+_RETRY_AFTER = {"Retry-After": _header("Seconds to wait before retrying", "[0-9]+")}
+_LOCATION = {"Location": _header("The order's path", f"/{ORDER_ID_PATTERN}")}
+_CHALLENGE = {
+    "WWW-Authenticate": _header(
+        "The bearer challenge (RFC 6750)", 'Bearer( error="invalid_token")?'
+    )
+}
+
+
+def _problem(
+    status: int, description: str, *slugs: str, headers: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """An error answer: a problem document of this status, whose `type` is one of `slugs`'."""
+    schema = {
+        "allOf": [
+            {"$ref": _REF.format(model="Problem")},
+            {
+                "properties": {
+                    "status": {"const": status},
+                    "type": {"enum": [PROBLEM_TYPE_BASE + slug for slug in slugs]},
+                }
+            },
+        ]
+    }
+    answer: dict[str, Any] = {"description": description, "content": {_PROBLEM: {"schema": schema}}}
     if headers:
         answer["headers"] = headers
     return answer
 
 
-def _json(model: str, description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
-    answer: dict[str, Any] = {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": _REF.format(model=model)}}},
-    }
+def _json(schema: dict[str, Any], description: str, **headers: Any) -> dict[str, Any]:
+    answer: dict[str, Any] = {"description": description, "content": {JSON: {"schema": schema}}}
     if headers:
         answer["headers"] = headers
     return answer
 
 
-_STRING = {"schema": {"type": "string"}}
-_ETAG = {"ETag": {"description": "The order's version as an entity tag", **_STRING}}
-_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait", **_STRING}}
-_UNAVAILABLE = {
-    "503": _problem("The database cannot be reached or is busy, or no answer in time", _RETRY_AFTER)
-}
-_BODY = {
-    "required": True,
-    "content": {"application/json": {"schema": {"$ref": _REF.format(model="OrderIn")}}},
-}
-_BAD_BODY = {
-    "400": _problem("Malformed JSON or a bad header"),
-    "413": _problem("Body too large"),
-    "415": _problem("Body is not JSON"),
-    "422": _problem("Body fails validation; `errors` lists each field"),
-}
+def _model(name: str) -> dict[str, Any]:
+    return {"$ref": _REF.format(model=name)}
+
+
+def _guarded(responses: dict[str, Any], *, database: bool) -> dict[str, Any]:
+    """What every request to the function itself may meet besides its own answers: the bound on
+    header bytes (431), and 503 for the deadline, the bound on requests in flight and, where the
+    operation reads or writes orders, the database."""
+    slugs = ("database-unavailable", "database-busy") if database else ()
+    return {
+        **responses,
+        "431": _problem(431, "Request headers over MAX_HEADER_BYTES", "headers-too-large"),
+        "503": _problem(
+            503,
+            "Retry after Retry-After seconds: "
+            + ("the database is unreachable or every connection busy, " if database else "")
+            + "no answer within REQUEST_TIMEOUT_SECONDS, or more than MAX_CONCURRENCY requests",
+            *slugs,
+            "timeout",
+            "overloaded",
+            headers=_RETRY_AFTER,
+        ),
+    }
+
+
 _ORDER_ID = {
     "name": "order_id",
     "in": "path",
     "required": True,
-    "schema": {"type": "string", "format": "uuid"},
+    "description": "The order's id as the API writes it (36 characters; any other is a 404)",
+    "schema": {"type": "string", "format": "uuid", "pattern": f"^{ORDER_ID_PATTERN}$"},
 }
 _IF_MATCH = {
     "name": "If-Match",
     "in": "header",
     "required": False,
-    "description": 'Compared strongly (RFC 9110 13.1.1): a weak tag W/"3" matches no version',
-    "schema": {"type": "string", "pattern": f"^{ENTITY_TAGS.pattern}$"},
+    "description": (
+        "`*` or a list of entity tags (RFC 9110 13.1.1). Compared strongly: only a strong tag"
+        ' of a version, 1..2147483647 written as the ETag writes it ("3"), can match; a weak'
+        ' tag W/"3", or "03", matches none (412)'
+    ),
+    "schema": {
+        "anyOf": [
+            {"const": "*"},
+            {"type": "string", "pattern": f"^{ENTITY_TAG_LIST_PATTERN}$"},
+        ]
+    },
 }
-_NOT_FOUND = {"404": _problem("No such order")}
-_STALE = {"412": _problem("If-Match names another version")}
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": (
+        "Printable ASCII. A retry with the same key and body answers the first answer; the"
+        " same key with another body is a 422 (draft-ietf-httpapi-idempotency-key-header)"
+    ),
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_IDEMPOTENCY_KEY_LENGTH,
+        "pattern": f"^{IDEMPOTENCY_KEY_PATTERN}$",
+    },
+}
+_BODY = {"required": True, "content": {JSON: {"schema": _model("OrderIn")}}}
+_NOT_FOUND = {"404": _problem(404, "No such order (or the id is not one)", "not-found")}
+_STALE = {"412": _problem(412, "If-Match names no version the order is at", "version-mismatch")}
+_BODY_REFUSED = {
+    "413": _problem(413, "Body over MAX_BODY_BYTES", "payload-too-large"),
+    "415": _problem(415, "Body is not application/json", "unsupported-media-type"),
+}
 
 
 def _links(order_id: str) -> dict[str, Any]:
-    """Where an answer carrying an order leads: read, replace or delete that very order."""
-    with_version = {"order_id": order_id, "If-Match": "$response.header.ETag"}
+    """Where an answer carrying an order leads: read, replace or delete that very order, the
+    last two on condition that it is still at the version this answer's ETag names."""
+    with_version = {"path.order_id": order_id, "header.If-Match": "$response.header.ETag"}
     return {
-        "ReadOrder": {"operationId": "readOrder", "parameters": {"order_id": order_id}},
+        "ReadOrder": {"operationId": "readOrder", "parameters": {"path.order_id": order_id}},
         "ReplaceOrder": {"operationId": "replaceOrder", "parameters": with_version},
         "DeleteOrder": {"operationId": "deleteOrder", "parameters": with_version},
     }
@@ -90,112 +168,218 @@ def _links(order_id: str) -> dict[str, Any]:
 _ORDER_LINKS = _links("$response.body#/id")
 
 
-def _order(description: str, **extra_headers: Any) -> dict[str, Any]:
-    return {**_json("OrderOut", description, {**extra_headers, **_ETAG}), "links": _ORDER_LINKS}
+def _order(description: str, **headers: Any) -> dict[str, Any]:
+    return {**_json(_model("OrderOut"), description, **headers, **_ETAG), "links": _ORDER_LINKS}
 
 
-def _query(name: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "schema": schema}
-
-
-def _paths() -> dict[str, Any]:
-    health = {"200": {"description": "OK", "content": {"application/json": {"schema": {}}}}}
+def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {
-        "/": {
-            "get": {
-                "operationId": "listOrders",
-                "parameters": [
-                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 100}),
-                    _query("cursor", {"type": "string", "minLength": 1}),
-                    _query(
-                        "status", {"type": "string", "enum": ["CREATED", "CONFIRMED", "SHIPPED"]}
-                    ),
-                    _query(
-                        "customer_id",
-                        {
-                            "type": "string",
-                            "minLength": 1,
-                            "maxLength": MAX_IDENTIFIER_LENGTH,
-                            "pattern": IDENTIFIER_PATTERN,
-                        },
-                    ),
-                ],
-                "responses": {
-                    "200": _json("OrderPage", "A page of orders, oldest first"),
-                    "400": _problem("Bad query parameter"),
-                    **_UNAVAILABLE,
-                },
-            },
-            "post": {
-                "operationId": "createOrder",
-                "parameters": [
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema,
+    }
+
+
+def _object(**properties: Any) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": list(properties)}
+
+
+def _orders(max_page_size: int) -> dict[str, Any]:
+    return {
+        "get": {
+            "operationId": "listOrders",
+            "parameters": [
+                _query(
+                    "limit",
+                    "Orders a page, in decimal (no sign, no leading zero)",
                     {
-                        "name": "Idempotency-Key",
-                        "in": "header",
-                        "schema": {
-                            "type": "string",
-                            "minLength": 1,
-                            "maxLength": MAX_IDEMPOTENCY_KEY_LENGTH,
-                            "pattern": "^[ -~]+$",
-                        },
-                    }
-                ],
-                "requestBody": _BODY,
-                "responses": {
-                    "201": _order(
-                        "Created (or the first answer to this Idempotency-Key)",
-                        Location={"description": "The order's URL", **_STRING},
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": max_page_size,
+                        "default": DEFAULT_PAGE_SIZE,
+                    },
+                ),
+                _query(
+                    "cursor",
+                    "Where to continue: a page's next_cursor, passed back unchanged",
+                    {"type": "string", "pattern": f"^{CURSOR_PATTERN}$"},
+                ),
+                _query(
+                    "status",
+                    "Only orders of this status",
+                    {"type": "string", "enum": [status.value for status in OrderStatus]},
+                ),
+                _query(
+                    "customer_id",
+                    "Only orders of this customer",
+                    {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": MAX_IDENTIFIER_LENGTH,
+                        "pattern": IDENTIFIER_PATTERN,
+                    },
+                ),
+            ],
+            "responses": _guarded(
+                {
+                    "200": _json(_model("OrderPage"), "A page of orders, oldest first"),
+                    "400": _problem(
+                        400,
+                        "A limit, status, customer_id or cursor the document does not allow",
+                        "invalid-limit",
+                        "invalid-status",
+                        "invalid-customer-id",
+                        "invalid-cursor",
                     ),
-                    **_BAD_BODY,
-                    "422": _problem("Body fails validation, or the key was used with another body"),
-                    **_UNAVAILABLE,
                 },
-            },
+                database=True,
+            ),
         },
-        "/{order_id}": {
-            "parameters": [_ORDER_ID],
-            "get": {
-                "operationId": "readOrder",
-                "responses": {
-                    "200": _order("The order"),
-                    **_NOT_FOUND,
-                    **_UNAVAILABLE,
+        "post": {
+            "operationId": "createOrder",
+            "parameters": [_IDEMPOTENCY_KEY],
+            "requestBody": _BODY,
+            "responses": _guarded(
+                {
+                    "201": _order(
+                        "Created, or the first answer given to this Idempotency-Key",
+                        **_LOCATION,
+                    ),
+                    "400": _problem(
+                        400,
+                        "Malformed JSON (or a key twice in one object), or a bad Idempotency-Key",
+                        "malformed-json",
+                        "invalid-idempotency-key",
+                    ),
+                    **_BODY_REFUSED,
+                    "422": _problem(
+                        422,
+                        "Body fails validation (`errors` lists each field), or the"
+                        " Idempotency-Key was used with another body",
+                        "validation-error",
+                        "idempotency-key-reused",
+                    ),
                 },
-            },
-            "put": {
-                "operationId": "replaceOrder",
-                "parameters": [_IF_MATCH],
-                "requestBody": _BODY,
-                "responses": {
+                database=True,
+            ),
+        },
+    }
+
+
+def _order_item() -> dict[str, Any]:
+    return {
+        "parameters": [_ORDER_ID],
+        "get": {
+            "operationId": "readOrder",
+            "responses": _guarded({"200": _order("The order"), **_NOT_FOUND}, database=True),
+        },
+        "put": {
+            "operationId": "replaceOrder",
+            "parameters": [_IF_MATCH],
+            "requestBody": _BODY,
+            "responses": _guarded(
+                {
                     "200": _order("The order after the change"),
-                    **_BAD_BODY,
+                    "400": _problem(
+                        400,
+                        "Malformed JSON (or a key twice in one object), or a malformed If-Match",
+                        "malformed-json",
+                        "invalid-if-match",
+                    ),
                     **_NOT_FOUND,
-                    "409": _problem("The order is past CREATED"),
+                    "409": _problem(409, "The order is past CREATED", "not-editable"),
                     **_STALE,
-                    **_UNAVAILABLE,
+                    **_BODY_REFUSED,
+                    "422": _problem(
+                        422, "Body fails validation; `errors` lists each field", "validation-error"
+                    ),
                 },
-            },
-            "delete": {
-                "operationId": "deleteOrder",
-                "parameters": [_IF_MATCH],
-                "responses": {
+                database=True,
+            ),
+        },
+        "delete": {
+            "operationId": "deleteOrder",
+            "parameters": [_IF_MATCH],
+            "responses": _guarded(
+                {
                     "204": {"description": "Deleted"},
-                    "400": _problem("A malformed If-Match"),
+                    "400": _problem(400, "A malformed If-Match", "invalid-if-match"),
                     **_NOT_FOUND,
                     **_STALE,
-                    **_UNAVAILABLE,
                 },
-            },
+                database=True,
+            ),
         },
-        "/healthz": {"get": {"operationId": "alive", "responses": health}},
+    }
+
+
+_OVERLOADED = "More than MAX_CONCURRENCY requests at once"
+
+
+def _paths(max_page_size: int) -> dict[str, Any]:
+    # The health and metrics routes are answered in front of the function: no 431, no deadline.
+    return {
+        "/": _orders(max_page_size),
+        "/{order_id}": _order_item(),
+        "/healthz": {
+            "get": {
+                "operationId": "alive",
+                "responses": {"200": _json(_object(status={"const": "ok"}), "Alive")},
+            }
+        },
         "/readyz": {
-            "get": {"operationId": "ready", "responses": {**health, "503": _problem("Not ready")}}
+            "get": {
+                "operationId": "ready",
+                "responses": {
+                    "200": _json(
+                        _object(status={"const": "ready"}, schema={"type": "string"}),
+                        "The database answers and its schema is the one this code needs",
+                    ),
+                    "503": _problem(
+                        503,
+                        "Not ready (the database, or its schema), or " + _OVERLOADED,
+                        "not-ready",
+                        "overloaded",
+                        headers=_RETRY_AFTER,
+                    ),
+                },
+            }
         },
-        "/openapi.json": {"get": {"operationId": "openapi", "responses": health}},
-        "/asyncapi.json": {"get": {"operationId": "asyncapi", "responses": health}},
-        "/docs": {"get": {"operationId": "docs", "responses": _html("Swagger UI for this API")}},
-        "/docs/events": {
-            "get": {"operationId": "eventDocs", "responses": _html("The events' contract")}
+        "/openapi.json": {
+            "get": {
+                "operationId": "openapi",
+                "responses": _guarded(
+                    {"200": _json({"type": "object"}, "This document")}, database=False
+                ),
+            }
+        },
+        "/asyncapi.json": {
+            "get": {
+                "operationId": "asyncapi",
+                "responses": _guarded(
+                    {"200": _json({"type": "object"}, "The events' AsyncAPI 3.0 document")},
+                    database=False,
+                ),
+            }
+        },
+        "/docs": {"get": _page("docs", "Swagger UI for this document")},
+        "/docs/events": {"get": _page("eventDocs", "The events' contract, to read")},
+        "/docs/static/{name}": {
+            "get": {
+                "operationId": "docsAsset",
+                "parameters": [
+                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": _guarded(
+                    {
+                        "200": {"description": "A script, style sheet or image of the page"},
+                        "404": _problem(404, "No such asset", "not-found"),
+                    },
+                    database=False,
+                ),
+            }
         },
         "/metrics": {
             "get": {
@@ -204,34 +388,31 @@ def _paths() -> dict[str, Any]:
                     "200": {
                         "description": "Prometheus text format",
                         "content": {"text/plain": {"schema": {"type": "string"}}},
-                    }
+                    },
+                    "503": _problem(503, _OVERLOADED, "overloaded", headers=_RETRY_AFTER),
                 },
             }
         },
     }
 
 
-def _html(description: str) -> dict[str, Any]:
-    return {"200": {"description": description, "content": {"text/html": {"schema": {}}}}}
+def _page(operation_id: str, description: str) -> dict[str, Any]:
+    html = {"description": description, "content": {"text/html": {"schema": {"type": "string"}}}}
+    return {"operationId": operation_id, "responses": _guarded({"200": html}, database=False)}
 
 
-_FORBIDDEN = _problem(
-    "The token grants no access here: it names no customer and lacks the service grant, the"
-    " route needs that grant, or the request names another customer than the token's"
+_UNAUTHENTICATED = _problem(
+    401,
+    "No bearer token, or one that is expired, for another audience or not signed by a known key",
+    "unauthenticated",
+    headers=_CHALLENGE,
 )
-
-
-def _with_limits(paths: dict[str, Any]) -> dict[str, Any]:
-    """The limits every request to the function meets: header size (431) and time to answer
-    (503). The health and metrics routes are answered before them."""
-    for path, operations in paths.items():
-        if path in OPS_PATHS:
-            continue
-        for method, operation in operations.items():
-            if method != "parameters":
-                operation["responses"]["431"] = _problem("Request headers too large")
-                operation["responses"].setdefault("503", _UNAVAILABLE["503"])
-    return paths
+_FORBIDDEN = _problem(
+    403,
+    "The token grants no access here: it names no customer and lacks the service grant, the"
+    " route needs that grant, or the request names another customer than the token's",
+    "forbidden",
+)
 
 
 def _with_bearer_auth(paths: dict[str, Any]) -> dict[str, Any]:
@@ -245,7 +426,7 @@ def _with_bearer_auth(paths: dict[str, Any]) -> dict[str, Any]:
             if path in OPEN_PATHS:
                 operation["security"] = []
                 continue
-            operation["responses"]["401"] = _problem("No valid bearer token")
+            operation["responses"]["401"] = _UNAUTHENTICATED
             operation["responses"]["403"] = _FORBIDDEN
     return paths
 
@@ -266,7 +447,7 @@ def _with_head(paths: dict[str, Any]) -> dict[str, Any]:
 
 
 @cache
-def openapi_document(bearer_auth: bool = False) -> bytes:
+def openapi_document(bearer_auth: bool = False, max_page_size: int = 100) -> bytes:
     _, schemas = models_json_schema(
         [
             (OrderIn, "validation"),
@@ -279,7 +460,7 @@ def openapi_document(bearer_auth: bool = False) -> bytes:
     document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": "orders", "version": "1.0.0"},
-        "paths": _with_limits(_paths()),
+        "paths": _paths(max_page_size),
         "components": {"schemas": schemas["$defs"]},
     }
     if bearer_auth:
@@ -292,5 +473,5 @@ def openapi_document(bearer_auth: bool = False) -> bytes:
     return orjson.dumps(document)
 
 
-def openapi_response(bearer_auth: bool) -> Response:
-    return Response(openapi_document(bearer_auth), media_type="application/json")
+def openapi_response(bearer_auth: bool, max_page_size: int) -> Response:
+    return Response(openapi_document(bearer_auth, max_page_size), media_type=JSON)

@@ -14,7 +14,7 @@ def _request(if_match: str | None) -> Request:
     return Request({"type": "http", "method": "PUT", "path": "/", "headers": headers})
 
 
-@pytest.mark.parametrize("seq", [1, 42, 2**62, 2**63 - 1])
+@pytest.mark.parametrize("seq", [0, 1, 42, 2**62, 2**63 - 1])
 def test_cursor_round_trips(seq: int) -> None:
     cursor = encode_cursor(seq)
     assert cursor != str(seq)  # opaque to clients
@@ -22,7 +22,20 @@ def test_cursor_round_trips(seq: int) -> None:
 
 
 @pytest.mark.parametrize(
-    "cursor", ["", "x", "YWZ0ZXI6", "YmVmb3JlOjE", "YWZ0ZXI6LTE", "YWZ0ZXI6wrI"]
+    "cursor",
+    [
+        "",
+        "x",
+        "YWZ0ZXI6MQ",  # the base64 of `after:1` an earlier version gave out
+        "8000000000000000",  # 2^63: past a bigint
+        "ffffffffffffffff",
+        "000000000000002A",  # upper case
+        "000000000000001",  # 15 digits
+        "00000000000000001",  # 17
+        "0x0000000000000a",
+        "000000000000001\n",
+        "\uff10" * 16,  # fullwidth zeros
+    ],
 )
 def test_foreign_cursors_are_refused(cursor: str) -> None:
     with pytest.raises(BadRequest) as refused:
