@@ -11,9 +11,15 @@ variable "kube_context" {
 }
 
 variable "image" {
-  description = "The one image of every function (built from the repository's Dockerfile)."
+  description = "The one image of every function (built from the repository's Dockerfile): a tag under kind.local/, ko.local/ or dev.local/ (side-loaded with kind load or k3d image import), or any image pinned by digest (name@sha256:...). Knative Serving resolves every other tag to a digest through the registry, which a side-loaded image is not in."
   type        = string
-  default     = "orders:latest"
+  default     = "kind.local/orders:dev"
+
+  validation {
+    # Knative Serving's config-deployment registries-skipping-tag-resolving default.
+    condition     = can(regex("^(kind\\.local|ko\\.local|dev\\.local)/[^@]+$|@sha256:[0-9a-f]{64}$", var.image))
+    error_message = "image must be a tag under kind.local/, ko.local/ or dev.local/ (Knative does not resolve those to digests) or be pinned by digest (name@sha256:<64 hex>)."
+  }
 }
 
 variable "namespace" {

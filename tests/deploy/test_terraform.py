@@ -185,3 +185,77 @@ def test_no_secret_literal(path: Path) -> None:
 def test_the_secret_scan_would_catch_one() -> None:
     assert any(p.search('password = "hunter2hunter2"') for p in SECRET_PATTERNS)
     assert any(p.search("DATABASE_URL: postgresql://app:s3cret@db/orders") for p in SECRET_PATTERNS)
+
+
+# knative/serving config/core/configmaps/deployment.yaml and pkg/deployment/config.go
+# (defaultConfig): registries-skipping-tag-resolving is "kind.local,ko.local,dev.local".
+SKIPPED_REGISTRIES = ("kind.local", "ko.local", "dev.local")
+DIGEST = "@sha256:" + "0" * 64
+
+
+def _knative_runs_it_unresolved(image: str) -> bool:
+    """knative/serving pkg/reconciler/revision/resolve.go (digestResolver.Resolve): a digest is
+    used as is, a tag whose registry is skipped is too, every other tag is resolved remotely."""
+    _, pinned, digest = image.partition("@sha256:")
+    if pinned:
+        return re.fullmatch(r"[0-9a-f]{64}", digest) is not None
+    registry, slash, _ = image.partition("/")
+    return bool(slash) and registry in SKIPPED_REGISTRIES
+
+
+def _plan_fails(tmp_path: Path, files: list[str], variables: dict[str, str]) -> str:
+    """Plan the given files of terraform/app alone (no provider, no cluster) with `variables`;
+    the error text, "" if the plan succeeds. Variable validations run here."""
+    for name in files:
+        (tmp_path / name).write_text((TERRAFORM / "app" / name).read_text())
+    try:
+        TerraformCommand(str(tmp_path)).plan(vars=variables, input=False, check=True, json=False)
+    except TerraformCommandError as exc:
+        return f"{exc.stdout}{exc.stderr}"
+    return ""
+
+
+@pytest.mark.parametrize(
+    ("image", "accepted"),
+    [
+        ("orders:dev", False),
+        ("orders:latest", False),
+        ("docker.io/library/orders:dev", False),
+        ("kind.local/orders:dev", True),
+        ("ko.local/orders", True),
+        ("dev.local/orders:1", True),
+        (f"registry.example/orders{DIGEST}", True),
+        (f"registry.example/orders:1.0{DIGEST}", True),
+        ("registry.example/orders@sha256:abc", False),
+    ],
+)
+def test_image_is_one_knative_does_not_resolve_by_tag(
+    tmp_path: Path, image: str, accepted: bool
+) -> None:
+    """knative/serving pkg/reconciler/revision/resolve.go, digestResolver.Resolve: a tag is
+    resolved to a digest through its registry unless the registry is in
+    registries-skipping-tag-resolving (pkg/deployment/config.go, default kind.local, ko.local,
+    dev.local); a side-loaded `orders:dev` therefore fails with "Unable to fetch image"."""
+    assert _knative_runs_it_unresolved(image) is accepted
+    error = _plan_fails(tmp_path, ["variables.tf"], {"image": image})
+    assert (error == "") is accepted, error
+    if not accepted:
+        assert "Invalid value for variable" in error
+
+
+def test_the_documented_side_loaded_image_is_not_resolved_by_tag() -> None:
+    """The same rule (knative/serving pkg/reconciler/revision/resolve.go): the variable's default,
+    the README's Deploy section and deploy-with-kn.sh's default IMAGE name a kind.local/ tag."""
+    default = _variables("app")["image"]
+    assert default.startswith("kind.local/")
+    readme = (ROOT / "README.md").read_text()
+    built = re.findall(r"docker build -t (\S+) \.", readme)
+    loaded = re.findall(r"kind load docker-image (\S+)", readme)
+    imported = re.findall(r"k3d image import\s+(\S+)", readme)
+    passed = re.findall(r"-var image=(\S+?)\)?$", readme, re.MULTILINE)
+    script = (ROOT / "knative" / "deploy-with-kn.sh").read_text()
+    [script_default] = re.findall(r"\$\{IMAGE:=([^}]+)\}", script)
+    assert (
+        set(built) == set(loaded) == set(imported) == set(passed) == {default} == {script_default}
+    )
+    assert _knative_runs_it_unresolved(default)
