@@ -51,6 +51,7 @@ spec:
       containers:
         - name: migrate
           image: $IMAGE
+          imagePullPolicy: IfNotPresent
           command: [orders, migrate]
           env:
             - name: DATABASE_URL

@@ -106,7 +106,7 @@ resource "kubernetes_job_v1" "migrate" {
         container {
           name              = "migrate"
           image             = var.image
-          image_pull_policy = "Always"
+          image_pull_policy = "IfNotPresent"
           command           = ["orders", "migrate"]
           env {
             name = "DATABASE_URL"

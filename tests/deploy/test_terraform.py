@@ -259,3 +259,35 @@ def test_the_documented_side_loaded_image_is_not_resolved_by_tag() -> None:
         set(built) == set(loaded) == set(imported) == set(passed) == {default} == {script_default}
     )
     assert _knative_runs_it_unresolved(default)
+
+
+def test_every_container_terraform_creates_pulls_if_not_present() -> None:
+    """kubernetes/kubernetes pkg/kubelet/images/image_manager.go, shouldPullImage: PullAlways
+    pulls every time, even when the image is on the node, so a side-loaded image (kind load,
+    k3d image import) never starts; PullIfNotPresent uses it. An unset policy defaults to Always
+    for an untagged or :latest image (pkg/apis/core/v1/defaults.go, SetDefaults_Container), so
+    the Knative Services say IfNotPresent too."""
+    job = _resources("app")["kubernetes_job_v1.migrate"]
+    inline = [
+        container
+        for resource in _resources("app").values()
+        for spec in resource.get("spec", [])
+        for template in spec.get("template", [])
+        for pod in template.get("spec", [])
+        for container in pod.get("container", [])
+    ]
+    assert _one(_one(_one(_one(job, "spec"), "template"), "spec"), "container") in inline
+    assert [_one(c, "image_pull_policy") for c in inline] == ["IfNotPresent"] * len(inline)
+    import yaml
+
+    services = [
+        d
+        for d in yaml.safe_load_all((ROOT / "knative" / "services.yaml").read_text())
+        if d and d["kind"] == "Service"
+    ]
+    containers = [c for s in services for c in s["spec"]["template"]["spec"]["containers"]]
+    assert len(containers) == 4
+    assert {c.get("imagePullPolicy") for c in containers} == {"IfNotPresent"}
+    script = (ROOT / "knative" / "deploy-with-kn.sh").read_text()
+    assert "imagePullPolicy: IfNotPresent" in script
+    assert "Always" not in (TERRAFORM / "app" / "main.tf").read_text()
