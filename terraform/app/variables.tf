@@ -29,9 +29,14 @@ variable "namespace" {
 }
 
 variable "kafka_replicas" {
-  description = "Kafka nodes (each controller and broker); 3 keeps acks=all writable through one loss."
+  description = "Kafka nodes (each controller and broker); 3 keeps acks=all writable through one loss. Topics, the offsets and transaction logs get min(kafka_replicas, 3) replicas and min.insync.replicas one fewer (at least 1)."
   type        = number
   default     = 3
+
+  validation {
+    condition     = var.kafka_replicas >= 1 && floor(var.kafka_replicas) == var.kafka_replicas
+    error_message = "kafka_replicas must be a whole number of nodes, at least 1."
+  }
 }
 
 variable "postgres_instances" {

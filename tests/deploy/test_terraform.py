@@ -97,10 +97,9 @@ def test_the_app_applies_the_knative_manifests_themselves() -> None:
         for resource in _resources("app").values()
         if "for_each" in resource
     )
-    for kind in ("Service", "KafkaTopic", "Kafka"):
-        assert f'local.by_kind["{kind}"]' in applied
-    assert "local.eventing" in applied
-    assert "local.node_pools" in applied
+    assert 'local.by_kind["Service"]' in applied
+    for derived in ("local.kafka", "local.topics", "local.eventing", "local.node_pools"):
+        assert derived in applied
 
 
 def test_inline_manifests_validate_against_their_crds() -> None:
@@ -291,3 +290,86 @@ def test_every_container_terraform_creates_pulls_if_not_present() -> None:
     script = (ROOT / "knative" / "deploy-with-kn.sh").read_text()
     assert "imagePullPolicy: IfNotPresent" in script
     assert "Always" not in (TERRAFORM / "app" / "main.tf").read_text()
+
+
+def _rendered(tmp_path: Path, variables: dict[str, str], outputs: dict[str, str]) -> dict[str, Any]:
+    """The locals of terraform/app/manifests.tf (with variables.tf) evaluated by Terraform itself,
+    offline: both files alone next to the real knative/, no provider, no resource."""
+    app = tmp_path / "terraform" / "app"
+    app.mkdir(parents=True)
+    (tmp_path / "knative").symlink_to(ROOT / "knative")
+    for name in ("variables.tf", "manifests.tf"):
+        (app / name).write_text((TERRAFORM / "app" / name).read_text())
+    (app / "outputs.tf").write_text(
+        "".join(f'output "{name}" {{\n  value = {value}\n}}\n' for name, value in outputs.items())
+    )
+    command = TerraformCommand(str(app))
+    command.apply(vars=variables, check=True)
+    values = command.output(json=True, check=True).value
+    assert isinstance(values, dict)
+    return {name: values[name]["value"] for name in outputs}
+
+
+def _kafka_documents(path: str) -> list[dict[str, Any]]:
+    import yaml
+
+    return [d for d in yaml.safe_load_all((ROOT / "knative" / path).read_text()) if d]
+
+
+REPLICATION_KEYS = (
+    "default.replication.factor",
+    "offsets.topic.replication.factor",
+    "transaction.state.log.replication.factor",
+)
+MIN_ISR_KEYS = ("min.insync.replicas", "transaction.state.log.min.isr")
+
+
+@pytest.mark.parametrize("nodes", [1, 2, 3, 5])
+def test_kafka_replication_follows_kafka_replicas(tmp_path: Path, nodes: int) -> None:
+    """Strimzi documentation/modules/managing/con-broker-config-properties.adoc ("Replicating
+    topics for high availability"): a replication factor of at least 3 for topics and
+    min.insync.replicas "1 less than the replication factor"; packaging/examples/kafka/
+    kafka-single-node.yaml: one node sets every replication factor, transaction.state.log.min.isr
+    and min.insync.replicas to 1. Kafka cannot place more replicas than there are brokers (topic
+    creation fails with InvalidReplicationFactorException), and acks=all writes need
+    min.insync.replicas in-sync copies (NotEnoughReplicasException). So: replication factor
+    min(nodes, 3), min.insync max(factor - 1, 1)."""
+    rendered = _rendered(
+        tmp_path,
+        {"kafka_replicas": str(nodes)},
+        {"pools": "local.node_pools", "kafka": "local.kafka", "topics": "local.topics"},
+    )
+    factor = min(nodes, 3)
+    insync = max(factor - 1, 1)
+    [pool] = rendered["pools"].values()
+    [kafka] = rendered["kafka"].values()
+    assert pool["spec"]["replicas"] == nodes
+    config = kafka["spec"]["kafka"]["config"]
+    assert {key: config[key] for key in REPLICATION_KEYS} == dict.fromkeys(REPLICATION_KEYS, factor)
+    assert {key: config[key] for key in MIN_ISR_KEYS} == dict.fromkeys(MIN_ISR_KEYS, insync)
+    assert 1 <= insync <= factor <= nodes
+    assert rendered["topics"]
+    for topic in rendered["topics"].values():
+        assert topic["spec"]["replicas"] == factor
+        assert "min.insync.replicas" not in topic["spec"].get("config", {}) or (
+            topic["spec"]["config"]["min.insync.replicas"] <= factor
+        )
+    for document in (pool, kafka, *rendered["topics"].values()):
+        assert validation_errors(document) == []
+    if nodes == 3:
+        # The default changes nothing: the plain manifests (`kubectl apply`, `orders dev`) are
+        # what terraform applies with kafka_replicas = 3.
+        plain = _kafka_documents("kafka-cluster.yaml") + _kafka_documents("kafka-topics.yaml")
+
+        def by_name(documents: list[dict[str, Any]]) -> dict[tuple[str, str], Any]:
+            return {(d["kind"], d["metadata"]["name"]): d for d in documents}
+
+        assert by_name([pool, kafka, *rendered["topics"].values()]) == by_name(plain)
+
+
+@pytest.mark.parametrize("nodes", ["0", "-1", "1.5"])
+def test_kafka_replicas_must_be_a_whole_node_or_more(tmp_path: Path, nodes: str) -> None:
+    """The same Strimzi rule needs at least one node (a KafkaNodePool of 0 replicas has no
+    broker to hold a replica)."""
+    error = _plan_fails(tmp_path, ["variables.tf"], {"kafka_replicas": nodes})
+    assert "Invalid value for variable" in error, error
