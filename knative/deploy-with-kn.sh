@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # Deploy by hand with kubectl and kn what terraform/app applies: the same manifests, the same
 # settings. Needs Knative Serving + Eventing (with the Kafka source and sink), Strimzi and
-# CloudNativePG on the cluster, and the image pushed where the cluster can pull it.
-#   IMAGE=registry.example/orders:1.0 bash knative/deploy-with-kn.sh
+# CloudNativePG on the cluster, and the image where the cluster can pull it: side-loaded under
+# kind.local/ (the default, as the README's "Deploy" builds it), or pinned by digest:
+#   IMAGE=registry.example/orders@sha256:<digest> bash knative/deploy-with-kn.sh
+# Knative resolves every other tag to a digest through its registry (registries-skipping-tag-
+# resolving in config-deployment lists kind.local, ko.local and dev.local by default).
 # (EVENT_AUTH=true also turns on the check of who fires the event functions.)
 set -euo pipefail
 cd "$(dirname "$0")"
-: "${IMAGE:?set IMAGE to the image built from the Dockerfile}"
+: "${IMAGE:=kind.local/orders:dev}"
+case "$IMAGE" in
+  kind.local/* | ko.local/* | dev.local/* | *@sha256:*) ;;
+  *) echo "IMAGE=$IMAGE: use a kind.local/, ko.local/ or dev.local/ tag or pin it by digest" >&2; exit 2 ;;
+esac
 NS=orders
 
 kubectl create namespace "$NS" --dry-run=client -o yaml | kubectl apply -f -
@@ -44,6 +51,7 @@ spec:
       containers:
         - name: migrate
           image: $IMAGE
+          imagePullPolicy: IfNotPresent
           command: [orders, migrate]
           env:
             - name: DATABASE_URL

@@ -11,7 +11,7 @@ resource "kubernetes_manifest" "kafka_node_pools" {
 }
 
 resource "kubernetes_manifest" "kafka" {
-  for_each   = local.by_kind["Kafka"]
+  for_each   = local.kafka
   manifest   = each.value
   depends_on = [kubernetes_manifest.kafka_node_pools]
 
@@ -27,7 +27,7 @@ resource "kubernetes_manifest" "kafka" {
 }
 
 resource "kubernetes_manifest" "kafka_topics" {
-  for_each   = local.by_kind["KafkaTopic"]
+  for_each   = local.topics
   manifest   = each.value
   depends_on = [kubernetes_manifest.kafka]
 }
@@ -106,7 +106,7 @@ resource "kubernetes_job_v1" "migrate" {
         container {
           name              = "migrate"
           image             = var.image
-          image_pull_policy = "Always"
+          image_pull_policy = "IfNotPresent"
           command           = ["orders", "migrate"]
           env {
             name = "DATABASE_URL"

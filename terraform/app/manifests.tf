@@ -35,5 +35,27 @@ locals {
     for name, pool in local.by_kind["KafkaNodePool"] :
     name => merge(pool, { spec = merge(pool.spec, { replicas = var.kafka_replicas }) })
   }
+  # Replication follows the number of nodes: each partition on min(nodes, 3) of them, and writes
+  # (acks=all) need one copy fewer than that, at least one: Strimzi's advice ("set the minimum
+  # number of in-sync replicas required to 1 less than the replication factor") and its
+  # single-node example (all 1). With 3 nodes this is what knative/ says: 3 and 2.
+  kafka_replication_factor = min(var.kafka_replicas, 3)
+  kafka_min_insync         = max(local.kafka_replication_factor - 1, 1)
+  kafka = {
+    for name, kafka in local.by_kind["Kafka"] :
+    name => merge(kafka, { spec = merge(kafka.spec, { kafka = merge(kafka.spec.kafka, {
+      config = merge(kafka.spec.kafka.config, {
+        "default.replication.factor"               = local.kafka_replication_factor
+        "offsets.topic.replication.factor"         = local.kafka_replication_factor
+        "transaction.state.log.replication.factor" = local.kafka_replication_factor
+        "transaction.state.log.min.isr"            = local.kafka_min_insync
+        "min.insync.replicas"                      = local.kafka_min_insync
+      })
+    }) }) })
+  }
+  topics = {
+    for name, topic in local.by_kind["KafkaTopic"] :
+    name => merge(topic, { spec = merge(topic.spec, { replicas = local.kafka_replication_factor }) })
+  }
   eventing = merge(local.by_kind["KafkaSink"], local.by_kind["KafkaSource"], local.by_kind["PingSource"])
 }

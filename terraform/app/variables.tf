@@ -11,9 +11,15 @@ variable "kube_context" {
 }
 
 variable "image" {
-  description = "The one image of every function (built from the repository's Dockerfile)."
+  description = "The one image of every function (built from the repository's Dockerfile): a tag under kind.local/, ko.local/ or dev.local/ (side-loaded with kind load or k3d image import), or any image pinned by digest (name@sha256:...). Knative Serving resolves every other tag to a digest through the registry, which a side-loaded image is not in."
   type        = string
-  default     = "orders:latest"
+  default     = "kind.local/orders:dev"
+
+  validation {
+    # Knative Serving's config-deployment registries-skipping-tag-resolving default.
+    condition     = can(regex("^(kind\\.local|ko\\.local|dev\\.local)/[^@]+$|@sha256:[0-9a-f]{64}$", var.image))
+    error_message = "image must be a tag under kind.local/, ko.local/ or dev.local/ (Knative does not resolve those to digests) or be pinned by digest (name@sha256:<64 hex>)."
+  }
 }
 
 variable "namespace" {
@@ -23,9 +29,14 @@ variable "namespace" {
 }
 
 variable "kafka_replicas" {
-  description = "Kafka nodes (each controller and broker); 3 keeps acks=all writable through one loss."
+  description = "Kafka nodes (each controller and broker); 3 keeps acks=all writable through one loss. Topics, the offsets and transaction logs get min(kafka_replicas, 3) replicas and min.insync.replicas one fewer (at least 1)."
   type        = number
   default     = 3
+
+  validation {
+    condition     = var.kafka_replicas >= 1 && floor(var.kafka_replicas) == var.kafka_replicas
+    error_message = "kafka_replicas must be a whole number of nodes, at least 1."
+  }
 }
 
 variable "postgres_instances" {

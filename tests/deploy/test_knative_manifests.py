@@ -208,3 +208,50 @@ def test_kn_and_func_deploy_the_same_audiences() -> None:
         envs = func["run"]["envs"]
         assert {"name": "EVENT_AUTH_AUDIENCE", "value": verified[name]} in envs
         assert {"value": "{{ configMap:orders-event-auth }}"} in envs
+
+
+def _kn_func_deploys(text: str) -> list[str]:
+    """Every `kn func deploy` command in `text`: an inline code span (which may wrap lines) or a
+    shell line (with its backslash continuations)."""
+    import re
+
+    text = re.sub(r"\\\n", " ", text)
+    commands = []
+    for match in re.finditer(r"(?:kn )?func deploy\b", text):
+        inline = text[: match.start()].endswith("`")
+        end = text.find("`" if inline else "\n", match.end())
+        commands.append(" ".join(text[match.start() : end if end >= 0 else None].split()))
+    return commands
+
+
+def test_every_kn_func_deploy_skips_build_and_push() -> None:
+    """knative/func cmd/deploy.go (NewDeployCmd): `--build` defaults to "auto" and `--push`
+    (`-u`) to true, so `--build=false` alone still pushes, and Client.Push
+    (pkg/functions/client.go) fails with ErrNotBuilt ("not built") for an image func did not
+    build; with an image pinned by digest, pushing is refused outright ("pushing is not valid
+    when specifying an image with digest", deployConfig.Validate). The project's image comes
+    from the Dockerfile, so each line says `--build=false --push=false`, as func's own help
+    does ("func deploy --build=false --push=false")."""
+    from tests.support import ROOT
+
+    sources = [
+        ROOT / "README.md",
+        *(ROOT / "knative").glob("*.sh"),
+        *(ROOT / "functions").rglob("func.yaml"),
+        ROOT / "Makefile",
+    ]
+    commands = [c for path in sources for c in _kn_func_deploys(path.read_text())]
+    assert commands, "the README documents kn func deploy"
+    for command in commands:
+        flags = command.split()
+        assert "--build=false" in flags, command
+        assert "--push=false" in flags, command
+
+
+def test_the_kn_func_deploy_scan_reads_wrapped_and_continued_lines() -> None:
+    assert _kn_func_deploys("`kn func deploy --path x\n--build=false` deploys") == [
+        "kn func deploy --path x --build=false"
+    ]
+    assert _kn_func_deploys("kn func deploy \\\n  --push=false\nnext") == [
+        "kn func deploy --push=false"
+    ]

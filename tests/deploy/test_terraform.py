@@ -97,10 +97,9 @@ def test_the_app_applies_the_knative_manifests_themselves() -> None:
         for resource in _resources("app").values()
         if "for_each" in resource
     )
-    for kind in ("Service", "KafkaTopic", "Kafka"):
-        assert f'local.by_kind["{kind}"]' in applied
-    assert "local.eventing" in applied
-    assert "local.node_pools" in applied
+    assert 'local.by_kind["Service"]' in applied
+    for derived in ("local.kafka", "local.topics", "local.eventing", "local.node_pools"):
+        assert derived in applied
 
 
 def test_inline_manifests_validate_against_their_crds() -> None:
@@ -185,3 +184,192 @@ def test_no_secret_literal(path: Path) -> None:
 def test_the_secret_scan_would_catch_one() -> None:
     assert any(p.search('password = "hunter2hunter2"') for p in SECRET_PATTERNS)
     assert any(p.search("DATABASE_URL: postgresql://app:s3cret@db/orders") for p in SECRET_PATTERNS)
+
+
+# knative/serving config/core/configmaps/deployment.yaml and pkg/deployment/config.go
+# (defaultConfig): registries-skipping-tag-resolving is "kind.local,ko.local,dev.local".
+SKIPPED_REGISTRIES = ("kind.local", "ko.local", "dev.local")
+DIGEST = "@sha256:" + "0" * 64
+
+
+def _knative_runs_it_unresolved(image: str) -> bool:
+    """knative/serving pkg/reconciler/revision/resolve.go (digestResolver.Resolve): a digest is
+    used as is, a tag whose registry is skipped is too, every other tag is resolved remotely."""
+    _, pinned, digest = image.partition("@sha256:")
+    if pinned:
+        return re.fullmatch(r"[0-9a-f]{64}", digest) is not None
+    registry, slash, _ = image.partition("/")
+    return bool(slash) and registry in SKIPPED_REGISTRIES
+
+
+def _plan_fails(tmp_path: Path, files: list[str], variables: dict[str, str]) -> str:
+    """Plan the given files of terraform/app alone (no provider, no cluster) with `variables`;
+    the error text, "" if the plan succeeds. Variable validations run here."""
+    for name in files:
+        (tmp_path / name).write_text((TERRAFORM / "app" / name).read_text())
+    try:
+        TerraformCommand(str(tmp_path)).plan(vars=variables, input=False, check=True, json=False)
+    except TerraformCommandError as exc:
+        return f"{exc.stdout}{exc.stderr}"
+    return ""
+
+
+@pytest.mark.parametrize(
+    ("image", "accepted"),
+    [
+        ("orders:dev", False),
+        ("orders:latest", False),
+        ("docker.io/library/orders:dev", False),
+        ("kind.local/orders:dev", True),
+        ("ko.local/orders", True),
+        ("dev.local/orders:1", True),
+        (f"registry.example/orders{DIGEST}", True),
+        (f"registry.example/orders:1.0{DIGEST}", True),
+        ("registry.example/orders@sha256:abc", False),
+    ],
+)
+def test_image_is_one_knative_does_not_resolve_by_tag(
+    tmp_path: Path, image: str, accepted: bool
+) -> None:
+    """knative/serving pkg/reconciler/revision/resolve.go, digestResolver.Resolve: a tag is
+    resolved to a digest through its registry unless the registry is in
+    registries-skipping-tag-resolving (pkg/deployment/config.go, default kind.local, ko.local,
+    dev.local); a side-loaded `orders:dev` therefore fails with "Unable to fetch image"."""
+    assert _knative_runs_it_unresolved(image) is accepted
+    error = _plan_fails(tmp_path, ["variables.tf"], {"image": image})
+    assert (error == "") is accepted, error
+    if not accepted:
+        assert "Invalid value for variable" in error
+
+
+def test_the_documented_side_loaded_image_is_not_resolved_by_tag() -> None:
+    """The same rule (knative/serving pkg/reconciler/revision/resolve.go): the variable's default,
+    the README's Deploy section and deploy-with-kn.sh's default IMAGE name a kind.local/ tag."""
+    default = _variables("app")["image"]
+    assert default.startswith("kind.local/")
+    readme = (ROOT / "README.md").read_text()
+    built = re.findall(r"docker build -t (\S+) \.", readme)
+    loaded = re.findall(r"kind load docker-image (\S+)", readme)
+    imported = re.findall(r"k3d image import\s+(\S+)", readme)
+    passed = re.findall(r"-var image=(\S+?)\)?$", readme, re.MULTILINE)
+    script = (ROOT / "knative" / "deploy-with-kn.sh").read_text()
+    [script_default] = re.findall(r"\$\{IMAGE:=([^}]+)\}", script)
+    assert (
+        set(built) == set(loaded) == set(imported) == set(passed) == {default} == {script_default}
+    )
+    assert _knative_runs_it_unresolved(default)
+
+
+def test_every_container_terraform_creates_pulls_if_not_present() -> None:
+    """kubernetes/kubernetes pkg/kubelet/images/image_manager.go, shouldPullImage: PullAlways
+    pulls every time, even when the image is on the node, so a side-loaded image (kind load,
+    k3d image import) never starts; PullIfNotPresent uses it. An unset policy defaults to Always
+    for an untagged or :latest image (pkg/apis/core/v1/defaults.go, SetDefaults_Container), so
+    the Knative Services say IfNotPresent too."""
+    job = _resources("app")["kubernetes_job_v1.migrate"]
+    inline = [
+        container
+        for resource in _resources("app").values()
+        for spec in resource.get("spec", [])
+        for template in spec.get("template", [])
+        for pod in template.get("spec", [])
+        for container in pod.get("container", [])
+    ]
+    assert _one(_one(_one(_one(job, "spec"), "template"), "spec"), "container") in inline
+    assert [_one(c, "image_pull_policy") for c in inline] == ["IfNotPresent"] * len(inline)
+    import yaml
+
+    services = [
+        d
+        for d in yaml.safe_load_all((ROOT / "knative" / "services.yaml").read_text())
+        if d and d["kind"] == "Service"
+    ]
+    containers = [c for s in services for c in s["spec"]["template"]["spec"]["containers"]]
+    assert len(containers) == 4
+    assert {c.get("imagePullPolicy") for c in containers} == {"IfNotPresent"}
+    script = (ROOT / "knative" / "deploy-with-kn.sh").read_text()
+    assert "imagePullPolicy: IfNotPresent" in script
+    assert "Always" not in (TERRAFORM / "app" / "main.tf").read_text()
+
+
+def _rendered(tmp_path: Path, variables: dict[str, str], outputs: dict[str, str]) -> dict[str, Any]:
+    """The locals of terraform/app/manifests.tf (with variables.tf) evaluated by Terraform itself,
+    offline: both files alone next to the real knative/, no provider, no resource."""
+    app = tmp_path / "terraform" / "app"
+    app.mkdir(parents=True)
+    (tmp_path / "knative").symlink_to(ROOT / "knative")
+    for name in ("variables.tf", "manifests.tf"):
+        (app / name).write_text((TERRAFORM / "app" / name).read_text())
+    (app / "outputs.tf").write_text(
+        "".join(f'output "{name}" {{\n  value = {value}\n}}\n' for name, value in outputs.items())
+    )
+    command = TerraformCommand(str(app))
+    command.apply(vars=variables, check=True)
+    values = command.output(json=True, check=True).value
+    assert isinstance(values, dict)
+    return {name: values[name]["value"] for name in outputs}
+
+
+def _kafka_documents(path: str) -> list[dict[str, Any]]:
+    import yaml
+
+    return [d for d in yaml.safe_load_all((ROOT / "knative" / path).read_text()) if d]
+
+
+REPLICATION_KEYS = (
+    "default.replication.factor",
+    "offsets.topic.replication.factor",
+    "transaction.state.log.replication.factor",
+)
+MIN_ISR_KEYS = ("min.insync.replicas", "transaction.state.log.min.isr")
+
+
+@pytest.mark.parametrize("nodes", [1, 2, 3, 5])
+def test_kafka_replication_follows_kafka_replicas(tmp_path: Path, nodes: int) -> None:
+    """Strimzi documentation/modules/managing/con-broker-config-properties.adoc ("Replicating
+    topics for high availability"): a replication factor of at least 3 for topics and
+    min.insync.replicas "1 less than the replication factor"; packaging/examples/kafka/
+    kafka-single-node.yaml: one node sets every replication factor, transaction.state.log.min.isr
+    and min.insync.replicas to 1. Kafka cannot place more replicas than there are brokers (topic
+    creation fails with InvalidReplicationFactorException), and acks=all writes need
+    min.insync.replicas in-sync copies (NotEnoughReplicasException). So: replication factor
+    min(nodes, 3), min.insync max(factor - 1, 1)."""
+    rendered = _rendered(
+        tmp_path,
+        {"kafka_replicas": str(nodes)},
+        {"pools": "local.node_pools", "kafka": "local.kafka", "topics": "local.topics"},
+    )
+    factor = min(nodes, 3)
+    insync = max(factor - 1, 1)
+    [pool] = rendered["pools"].values()
+    [kafka] = rendered["kafka"].values()
+    assert pool["spec"]["replicas"] == nodes
+    config = kafka["spec"]["kafka"]["config"]
+    assert {key: config[key] for key in REPLICATION_KEYS} == dict.fromkeys(REPLICATION_KEYS, factor)
+    assert {key: config[key] for key in MIN_ISR_KEYS} == dict.fromkeys(MIN_ISR_KEYS, insync)
+    assert 1 <= insync <= factor <= nodes
+    assert rendered["topics"]
+    for topic in rendered["topics"].values():
+        assert topic["spec"]["replicas"] == factor
+        assert "min.insync.replicas" not in topic["spec"].get("config", {}) or (
+            topic["spec"]["config"]["min.insync.replicas"] <= factor
+        )
+    for document in (pool, kafka, *rendered["topics"].values()):
+        assert validation_errors(document) == []
+    if nodes == 3:
+        # The default changes nothing: the plain manifests (`kubectl apply`, `orders dev`) are
+        # what terraform applies with kafka_replicas = 3.
+        plain = _kafka_documents("kafka-cluster.yaml") + _kafka_documents("kafka-topics.yaml")
+
+        def by_name(documents: list[dict[str, Any]]) -> dict[tuple[str, str], Any]:
+            return {(d["kind"], d["metadata"]["name"]): d for d in documents}
+
+        assert by_name([pool, kafka, *rendered["topics"].values()]) == by_name(plain)
+
+
+@pytest.mark.parametrize("nodes", ["0", "-1", "1.5"])
+def test_kafka_replicas_must_be_a_whole_node_or_more(tmp_path: Path, nodes: str) -> None:
+    """The same Strimzi rule needs at least one node (a KafkaNodePool of 0 replicas has no
+    broker to hold a replica)."""
+    error = _plan_fails(tmp_path, ["variables.tf"], {"kafka_replicas": nodes})
+    assert "Invalid value for variable" in error, error
