@@ -30,6 +30,17 @@ resource "kubernetes_manifest" "kafka_topics" {
   for_each   = local.topics
   manifest   = each.value
   depends_on = [kubernetes_manifest.kafka]
+
+  wait {
+    condition {
+      type   = "Ready"
+      status = "True"
+    }
+  }
+  timeouts {
+    create = "5m"
+    update = "5m"
+  }
 }
 
 # CloudNativePG writes the Secret orders-db-app (keys: uri, username, password, host, dbname),
@@ -155,10 +166,32 @@ resource "kubernetes_manifest" "services" {
     kubernetes_manifest.event_auth_config,
     kubernetes_manifest.kafka_topics,
   ]
+
+  wait {
+    condition {
+      type   = "Ready"
+      status = "True"
+    }
+  }
+  timeouts {
+    create = "10m"
+    update = "10m"
+  }
 }
 
 resource "kubernetes_manifest" "eventing" {
   for_each   = local.eventing
   manifest   = each.value
   depends_on = [kubernetes_manifest.services, kubernetes_manifest.kafka_topics]
+
+  wait {
+    condition {
+      type   = "Ready"
+      status = "True"
+    }
+  }
+  timeouts {
+    create = "10m"
+    update = "10m"
+  }
 }

@@ -17,6 +17,18 @@ resource "kubernetes_manifest" "issuer" {
       }
     }
   }
+
+  # An ACME issuer is Ready once its account is registered; a wrong email or server fails here.
+  wait {
+    condition {
+      type   = "Ready"
+      status = "True"
+    }
+  }
+  timeouts {
+    create = "5m"
+    update = "5m"
+  }
 }
 
 resource "kubernetes_config_map_v1_data" "knative_domain" {

@@ -373,3 +373,81 @@ def test_kafka_replicas_must_be_a_whole_node_or_more(tmp_path: Path, nodes: str)
     broker to hold a replica)."""
     error = _plan_fails(tmp_path, ["variables.tf"], {"kafka_replicas": nodes})
     assert "Invalid value for variable" in error, error
+
+
+# Kinds whose controllers report a `Ready` condition (the README of each project, and the CRDs in
+# tests/deploy/crds print it as a column), and kinds that have none to wait on.
+READY_KINDS = {
+    "Service",  # Knative Serving (serving.knative.dev/v1)
+    "KafkaSource",
+    "KafkaSink",
+    "PingSource",
+    "Kafka",  # Strimzi
+    "KafkaTopic",
+    "Cluster",  # CloudNativePG
+    "ClusterIssuer",  # cert-manager
+}
+NO_READY_KINDS = {"KafkaNodePool", "ConfigMap"}
+
+
+def _manifest_kinds(tmp_path: Path) -> dict[str, set[str]]:
+    """'kubernetes_manifest.name' -> the kinds it applies: inline manifests read directly, the
+    others (for_each over, or a manifest of, a local) evaluated by Terraform itself."""
+    variables = _variables("app")
+    kinds: dict[str, set[str]] = {}
+    expressions: dict[str, str] = {}
+    for address, resource in _resources("app").items():
+        if not address.startswith("kubernetes_manifest."):
+            continue
+        manifest = _one(resource, "manifest")
+        if "for_each" in resource:
+            expressions[address] = _one(resource, "for_each")
+        elif isinstance(manifest, dict):
+            kinds[address] = {_resolve(manifest, variables)["kind"]}
+        else:
+            expressions[address] = manifest
+    outputs = {
+        f"o{i}": re.fullmatch(r"\$\{(.*)\}", expression, re.S).group(1)  # type: ignore[union-attr]
+        for i, expression in enumerate(expressions.values())
+    }
+    rendered = _rendered(tmp_path, {}, outputs)
+    for address, name in zip(expressions, outputs, strict=True):
+        value = rendered[name]
+        documents = value.values() if "for_each" in _resources("app")[address] else [value]
+        kinds[address] = {document["kind"] for document in documents}
+    return kinds
+
+
+def test_every_manifest_with_a_ready_condition_is_waited_for(tmp_path: Path) -> None:
+    """hashicorp/terraform-provider-kubernetes docs/resources/manifest.md ("Using `wait` to block
+    create and update calls"): without a `wait` block, apply returns once the API server accepts
+    the object, so a Service that never becomes Ready still "succeeds"; `wait { condition { type
+    = "Ready" status = "True" } }` blocks create and update until the controller reports it, and
+    `timeouts` bounds that. Every kind here reports Ready: Knative's duck-typed status
+    (knative.dev/pkg apis/condition_set.go, ConditionReady = "Ready") for Service, KafkaSource,
+    KafkaSink and PingSource; Strimzi's Kafka and KafkaTopic (their CRDs print the Ready
+    condition); CloudNativePG api/v1/cluster_types.go, ConditionClusterReady = "Ready";
+    cert-manager's ClusterIssuer (IssuerConditionReady = "Ready"). Strimzi's KafkaNodePool does
+    not: KafkaPool.generateNodePoolStatus sets only warning conditions, so it is waited for
+    through the Kafka that uses it."""
+    kinds = _manifest_kinds(tmp_path)
+    applied = set().union(*kinds.values())
+    assert applied <= READY_KINDS | NO_READY_KINDS, applied - READY_KINDS - NO_READY_KINDS
+    assert {"Service", "KafkaSource", "KafkaSink", "PingSource", "Kafka", "KafkaTopic"} <= applied
+    resources = _resources("app")
+    unwaited = []
+    for address, applies in sorted(kinds.items()):
+        if applies.isdisjoint(READY_KINDS):
+            continue
+        resource = resources[address]
+        conditions = [
+            {key: _one(condition, key) for key in ("type", "status")}
+            for wait in resource.get("wait", [])
+            for condition in wait.get("condition", [])
+        ]
+        timeouts = resource.get("timeouts", [])
+        if {"type": "Ready", "status": "True"} not in conditions or not (
+            timeouts and "create" in timeouts[0]
+        ):
+            unwaited.append(f"{address} ({', '.join(sorted(applies))})")
+    assert unwaited == [], f"no wait on Ready=True with a create timeout: {unwaited}"
