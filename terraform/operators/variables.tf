@@ -11,9 +11,9 @@ variable "kube_context" {
 }
 
 variable "strimzi_version" {
-  description = "Strimzi operator chart version (1.x serves kafka.strimzi.io/v1)."
+  description = "Strimzi operator chart version (1.x serves kafka.strimzi.io/v1; 1.0.1 or later: 1.0.0 has CVE-2026-55225 and CVE-2026-55226)."
   type        = string
-  default     = "1.0.0"
+  default     = "1.0.1"
 }
 
 variable "cloudnative_pg_version" {

@@ -451,3 +451,15 @@ def test_every_manifest_with_a_ready_condition_is_waited_for(tmp_path: Path) -> 
         ):
             unwaited.append(f"{address} ({', '.join(sorted(applies))})")
     assert unwaited == [], f"no wait on Ready=True with a create timeout: {unwaited}"
+
+
+def test_strimzi_chart_is_pinned_at_1_0_1_or_later() -> None:
+    """strimzi/strimzi-kafka-operator release 1.0.1 ("Main changes since 1.0.0": fixes
+    CVE-2026-55225 and CVE-2026-55226): 1.0.0 is affected, so the chart is pinned to one exact
+    release (Helm takes `version` as a constraint; a range would float) no older than 1.0.1."""
+    strimzi = _resources("operators")["helm_release.strimzi"]
+    assert _one(strimzi, "chart") == "strimzi-kafka-operator"
+    version = _resolve(_one(strimzi, "version"), _variables("operators"))
+    assert isinstance(version, str)
+    assert re.fullmatch(r"\d+\.\d+\.\d+", version), f"not one exact release: {version!r}"
+    assert tuple(int(part) for part in version.split(".")) >= (1, 0, 1), version
