@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.deadlines import DeadlineExceeded, Deadlines
-from shared.problems import problem, service_unavailable
+from shared.problems import NotingStart, problem, service_unavailable
 from shared.request_body import read_body
 from shared.settings import Settings
 from shared.startup import done as start_up_done
@@ -137,17 +137,11 @@ class FunctionGuard:
             await self._cloud_event(scope, receive, send)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = False
-
-        async def noting_start(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        noted = NotingStart(send)
         try:
-            await self.deadlines.run(self.app(scope, receive, noting_start))
+            await self.deadlines.run(self.app(scope, receive, noted))
         except DeadlineExceeded:
-            if started:
+            if noted.started:
                 raise
             detail = f"no answer within {self.limits.request_timeout_seconds} s; retry later"
             timeout = service_unavailable("timeout", detail, self.limits.retry_after_seconds)

@@ -41,6 +41,19 @@ def problem(
     )
 
 
+class NotingStart:
+    """A `send` that notes whether the response has started: once it has, no other answer can
+    take its place."""
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        self.started = self.started or message["type"] == "http.response.start"
+        await self.send(message)
+
+
 class ProblemOnError:
     """ASGI middleware, outermost: an exception nothing else caught still answers as a problem
     (uvicorn's own answer would be a text/plain 500), and is logged once."""
@@ -49,17 +62,11 @@ class ProblemOnError:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = False
-
-        async def noting_start(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        noted = NotingStart(send)
         try:
-            await self.app(scope, receive, noting_start)
+            await self.app(scope, receive, noted)
         except Exception:
-            if scope["type"] != "http" or started:
+            if scope["type"] != "http" or noted.started:
                 raise
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             detail = "an unexpected error"
