@@ -22,17 +22,24 @@ from shared.migrate import upgrade_to_head
 ROOT = Path(__file__).resolve().parent.parent
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    """A port free right now, below 32768: Linux hands out the ports from 32768 up to outgoing
-    connections (any process's), so one of those, free now, may be taken before it is bound."""
+    """A port free right now, below 32768 (Linux hands out the ports from 32768 up to outgoing
+    connections), and never one this process handed out before: two servers started on one
+    port would each take half the requests, or one would not start and the other answer for it."""
     while True:
         port = 20000 + secrets.randbelow(32768 - 20000)
+        if port in _HANDED_OUT:
+            continue
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return port
+        _HANDED_OUT.add(port)
+        return port
 
 
 def order_body(customer_id: str = "c-1", **overrides: Any) -> dict[str, Any]:
@@ -48,17 +55,25 @@ def order_body(customer_id: str = "c-1", **overrides: Any) -> dict[str, Any]:
 
 
 def wait_until_answering(
-    url: str, timeout: float = 30.0, verify: ssl.SSLContext | bool = True
+    url: str,
+    timeout: float = 30.0,
+    verify: ssl.SSLContext | bool = True,
+    process: "subprocess.Popen[bytes] | None" = None,
 ) -> None:
+    """Wait until `url` answers; fails at once if `process`, the server meant to answer, ends."""
     deadline = time.monotonic() + timeout
     while True:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{process.args!r} ended ({process.returncode}) before {url}")
         try:
             httpx.get(url, timeout=1.0, verify=verify)
-            return
         except httpx.TransportError:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
+            continue
+        if process is None or process.poll() is None:
+            return
 
 
 @contextmanager
@@ -74,7 +89,7 @@ def served_function(
     )
     url = f"{scheme}://127.0.0.1:{port}"
     try:
-        wait_until_answering(f"{url}/healthz", verify=verify)
+        wait_until_answering(f"{url}/healthz", verify=verify, process=process)
         yield url
     finally:
         process.terminate()

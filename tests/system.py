@@ -55,7 +55,7 @@ class LocalSystem:
             cwd=ROOT,
             **self._output(),
         )
-        wait_until_answering(f"{self.url(target)}/healthz")
+        wait_until_answering(f"{self.url(target)}/healthz", process=self.processes[target])
 
     def start_dispatcher(self) -> None:
         self.processes["dispatch"] = subprocess.Popen(

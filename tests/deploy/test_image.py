@@ -66,7 +66,7 @@ def test_the_image_start_command_serves_each_function(function: object, database
     }
     process = subprocess.Popen(start_command(), env=env, cwd=ROOT)
     try:
-        wait_until_answering(f"http://127.0.0.1:{port}/healthz")
+        wait_until_answering(f"http://127.0.0.1:{port}/healthz", process=process)
         assert httpx.get(f"http://127.0.0.1:{port}/healthz").json() == {"status": "ok"}
         assert httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200
     finally:

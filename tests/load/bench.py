@@ -122,7 +122,7 @@ def _cold_starts(env: dict[str, str], runs: int) -> dict[str, dict[str, Any]]:
         port = free_port()
         process = start(function_command("orders_http"), env, port)
         try:
-            wait_until_answering(f"http://127.0.0.1:{port}/healthz")
+            wait_until_answering(f"http://127.0.0.1:{port}/healthz", process=process)
             body = {
                 "customer_id": "cold",
                 "items": [{"sku": "A", "quantity": 1, "unit_price_cents": 1}],
