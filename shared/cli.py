@@ -5,10 +5,10 @@ import logging
 
 
 async def _relay(redrive_all: bool) -> None:
-    from shared.db import get_database
-    from shared.publisher import get_publisher
-    from shared.relay import overdue_after, sweep
+    from shared.flows.relay import overdue_after, sweep
+    from shared.messaging.publisher import get_publisher
     from shared.settings import get_settings
+    from shared.store.db import get_database
 
     settings = get_settings()
     publisher = get_publisher()
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "serve":
-        from shared import startup
+        from shared.runtime import startup
 
         # First: every import below is part of a function's cold start.
         startup.begin()
@@ -90,11 +90,11 @@ def main(argv: list[str] | None = None) -> int:
 
     configure_logging()
     if args.command == "serve":
-        from shared.serve import serve as serve_function
+        from shared.runtime.serve import serve as serve_function
 
         serve_function(args.function)
     elif args.command == "migrate":
-        from shared.migrate import upgrade_to_head
+        from shared.store.migrate import upgrade_to_head
 
         upgrade_to_head()
         logging.getLogger("orders.migrate").info("database at the newest revision")

@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     # Requests in flight at once per process; beyond it a 503 problem with Retry-After.
     max_concurrency: int = 1000
     # Open connections per process (idle ones too); past it the longest idle one is closed.
-    # Lowered at start-up to fit the open-file limit (shared/connections.py).
+    # Lowered at start-up to fit the open-file limit (shared/runtime/connections.py).
     max_connections: int = 2048
     # A connection's request headers must be in this soon after it opens or its last answer.
     header_timeout_seconds: float = 5.0
@@ -78,7 +78,8 @@ class Settings(BaseSettings):
     def order_log_levelno(self) -> int:
         return logging.getLevelNamesMapping().get(self.order_log_level.upper(), logging.DEBUG)
 
-    # Bearer-token authentication of the HTTP API: on when a key set is named (shared/auth.py).
+    # Bearer-token authentication of the HTTP API: on when a key set is named
+    # (shared/runtime/auth.py).
     auth_jwks_url: str | None = None
     auth_jwks_file: str | None = None
     auth_audience: str | None = None
@@ -89,8 +90,9 @@ class Settings(BaseSettings):
     auth_algorithms: str = "RS256,ES256"
     auth_leeway_seconds: int = 30
 
-    # Who may fire the CloudEvent functions: on when a key set is named (shared/event_auth.py).
-    # In a cluster the keys are the API server's, which issues the sources' OIDC tokens.
+    # Who may fire the CloudEvent functions: on when a key set is named
+    # (shared/runtime/event_auth.py). In a cluster the keys are the API server's, which issues the
+    # sources' OIDC tokens.
     event_auth_jwks_url: str | None = None
     event_auth_jwks_file: str | None = None
     # The API server's JWKS needs both: its CA, and a service-account token (re-read per fetch,

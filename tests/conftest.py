@@ -11,16 +11,16 @@ import asyncpg
 import httpx
 import pytest
 
-from shared.batched_writes import order_inserts, status_advances
-from shared.db import get_database
-from shared.events import ALL_TOPICS
-from shared.kafka import ensure_topics
+from shared.domain.events import ALL_TOPICS
 from shared.local.broker import EmbeddedBroker
 from shared.local.postgres import EmbeddedPostgres, scratch_folder
-from shared.migrate import upgrade_to_head
-from shared.publisher import get_publisher
-from shared.serve import function_app
+from shared.messaging.kafka import ensure_topics
+from shared.messaging.publisher import get_publisher
+from shared.runtime.serve import function_app
 from shared.settings import get_settings
+from shared.store.batched_writes import order_inserts, status_advances
+from shared.store.db import get_database
+from shared.store.migrate import upgrade_to_head
 from tests.support import free_port
 
 

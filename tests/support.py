@@ -17,7 +17,7 @@ import asyncpg
 import httpx
 
 from shared.local.postgres import EmbeddedPostgres, scratch_folder
-from shared.migrate import upgrade_to_head
+from shared.store.migrate import upgrade_to_head
 
 ROOT = Path(__file__).resolve().parent.parent
 

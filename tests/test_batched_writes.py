@@ -7,12 +7,12 @@ import asyncpg
 import orjson
 import pytest
 
-from shared.batched_writes import BatchedWrites, order_inserts, status_advances
-from shared.events import EventType, OrderEvent, order_event
-from shared.lifecycle import OrderStatus
-from shared.order_moves import Move
-from shared.orders import Order, new_order, to_json
-from shared.schemas import LineItem, OrderIn
+from shared.domain.events import EventType, OrderEvent, order_event
+from shared.domain.lifecycle import OrderStatus
+from shared.domain.orders import Order, new_order, to_json
+from shared.domain.schemas import LineItem, OrderIn
+from shared.store.batched_writes import BatchedWrites, order_inserts, status_advances
+from shared.store.order_moves import Move
 
 
 def _announced(customer: str) -> tuple[Order, OrderEvent]:

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.events import SOURCES, EventType
+from shared.domain.events import SOURCES, EventType
 from tests.support import binary_headers, order_body, served_function
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))

@@ -5,8 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
-from shared.event_records import kafka_message
-from shared.events import (
+from shared.domain.events import (
     ALL_TOPICS,
     DATA_SCHEMA,
     ORDER_SCHEMA_VERSION,
@@ -16,8 +15,9 @@ from shared.events import (
     order_event,
     valid_traceparent,
 )
-from shared.orders import new_order, to_json
-from shared.schemas import LineItem, OrderIn
+from shared.domain.orders import new_order, to_json
+from shared.domain.schemas import LineItem, OrderIn
+from shared.messaging.event_records import kafka_message
 from tests.event_contract import CONTRACTS, load, released_order_validator
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"

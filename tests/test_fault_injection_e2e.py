@@ -12,8 +12,8 @@ import asyncpg
 import httpx
 import pytest
 
-from shared.auth import owned_key
 from shared.local.postgres import EmbeddedPostgres
+from shared.runtime.auth import owned_key
 from tests.faults import CreateStream, assert_shipped_exactly_once
 from tests.support import migrated_postgres, order_body
 from tests.system import LocalSystem

@@ -10,9 +10,9 @@ from collections import Counter
 import asyncpg
 import httpx
 
-from shared.events import ALL_TOPICS
-from shared.kafka import ensure_topics
+from shared.domain.events import ALL_TOPICS
 from shared.local.broker import EmbeddedBroker
+from shared.messaging.kafka import ensure_topics
 from shared.settings import get_settings
 from tests.faults import CreateStream, assert_shipped_exactly_once
 from tests.kafka_support import wait_for_records

@@ -11,7 +11,7 @@ import pytest
 from cloudevents.conversion import to_binary, to_structured
 from cloudevents.http import CloudEvent
 
-from shared.serve import function_app
+from shared.runtime.serve import function_app
 
 BINARY = {
     "ce-specversion": "1.0",

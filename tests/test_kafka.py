@@ -8,7 +8,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
-from shared.kafka import Message, producer_options, send_all
+from shared.messaging.kafka import Message, producer_options, send_all
 from shared.settings import get_settings
 from tests.kafka_support import read_topics
 

@@ -1,6 +1,6 @@
 import pytest
 
-from shared.lifecycle import NEXT_STATUS, OrderStatus, is_editable, previous_status
+from shared.domain.lifecycle import NEXT_STATUS, OrderStatus, is_editable, previous_status
 
 
 def test_an_order_moves_created_confirmed_shipped_and_stops() -> None:

@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaProducer
 from cloudevents.http import CloudEvent
 from cloudevents.kafka import KafkaMessage, from_binary, to_binary
 
-from shared.events import (
+from shared.domain.events import (
     ALL_TOPICS,
     DATA_SCHEMA,
     DEAD_LETTER_TOPIC,

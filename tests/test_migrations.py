@@ -4,10 +4,10 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 from alembic import command
-from shared.health import SCHEMA_REVISION
-from shared.migrate import ALEMBIC_INI
-from shared.models import Order
-from shared.order_store import ORDER_COLUMNS
+from shared.runtime.health import SCHEMA_REVISION
+from shared.store.migrate import ALEMBIC_INI
+from shared.store.models import Order
+from shared.store.order_store import ORDER_COLUMNS
 
 
 def _config(database_url: str) -> Config:

@@ -5,8 +5,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared.orders import OrderNotEditable, OrderNotFound, VersionMismatch, new_order, refuse_change
-from shared.schemas import LineItem, OrderIn
+from shared.domain.orders import (
+    OrderNotEditable,
+    OrderNotFound,
+    VersionMismatch,
+    new_order,
+    refuse_change,
+)
+from shared.domain.schemas import LineItem, OrderIn
 
 
 def test_new_order_computes_total_and_starts_created() -> None:

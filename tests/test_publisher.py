@@ -7,13 +7,13 @@ import asyncpg
 import httpx
 import pytest
 
-from shared.auth import owned_key
-from shared.db import get_database
-from shared.events import OrderEvent
-from shared.outbox import OUTBOX_COLUMNS
-from shared.publisher import BrokerUnavailable, Publisher, get_publisher
-from shared.relay import FORGET_BATCH, sweep
+from shared.domain.events import OrderEvent
+from shared.flows.relay import FORGET_BATCH, sweep
+from shared.messaging.publisher import BrokerUnavailable, Publisher, get_publisher
+from shared.runtime.auth import owned_key
 from shared.settings import Settings, get_settings
+from shared.store.db import get_database
+from shared.store.outbox import OUTBOX_COLUMNS
 from tests.kafka_support import read_topics, wait_for_records
 from tests.support import free_port, order_body
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from shared import startup
-from shared.function_guard import FunctionGuard, Limits
+from shared.runtime import startup
+from shared.runtime.function_guard import FunctionGuard, Limits
 from tests.support import ROOT
 
 

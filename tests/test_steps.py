@@ -12,11 +12,11 @@ import httpx
 import orjson
 import pytest
 
-from shared.events import OrderEvent
-from shared.outbox import OUTBOX_COLUMNS
-from shared.serve import function_app
+from shared.domain.events import OrderEvent
+from shared.flows.steps import CONFIRM, wait_out_delay
+from shared.runtime.serve import function_app
 from shared.settings import get_settings
-from shared.steps import CONFIRM, wait_out_delay
+from shared.store.outbox import OUTBOX_COLUMNS
 from tests.support import binary_headers, order_body
 
 

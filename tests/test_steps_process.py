@@ -11,7 +11,7 @@ import httpx
 import orjson
 
 from shared.local.postgres import EmbeddedPostgres
-from shared.migrate import upgrade_to_head
+from shared.store.migrate import upgrade_to_head
 from tests.support import created_event, free_port, order_body, served_function
 
 

@@ -3,7 +3,7 @@
 import functions_framework.aio
 from cloudevents.http import CloudEvent
 
-from shared.steps import CONFIRM, advance
+from shared.flows.steps import CONFIRM, advance
 
 
 @functions_framework.aio.cloud_event

@@ -15,17 +15,17 @@ from functions.orders_http.docs import docs_asset, docs_page
 from functions.orders_http.event_docs import event_docs_html
 from functions.orders_http.http_input import BadRequest, quoted
 from functions.orders_http.openapi import openapi_response
-from shared.db import Database, DatabaseBusy, DatabaseUnavailable, get_database
-from shared.metrics import observe_request
-from shared.orders import (
+from shared.domain.orders import (
     IdempotencyKeyReused,
     OrderError,
     OrderNotEditable,
     OrderNotFound,
     VersionMismatch,
 )
-from shared.problems import problem, service_unavailable
+from shared.metrics import observe_request
+from shared.runtime.problems import problem, service_unavailable
 from shared.settings import Settings, get_settings
+from shared.store.db import Database, DatabaseBusy, DatabaseUnavailable, get_database
 
 Handler = Callable[[Request, Database, Settings], Awaitable[Response]]
 

@@ -1,6 +1,6 @@
 """The AsyncAPI 3.0 document of the events, built once from the event contract's own data
-(`shared/events.py`) and the models the API answers with (`shared/schemas.py`), as the OpenAPI
-document is: the payload of every event is the order schema `/openapi.json` shows.
+(`shared/domain/events.py`) and the models the API answers with (`shared/domain/schemas.py`),
+as the OpenAPI document is: the payload of every event is the order schema `/openapi.json` shows.
 
 One channel per topic, its address the topic's name; each message is a CloudEvent in Kafka's
 binary content mode (its attributes as `ce_` headers, the order as the JSON value, the order id
@@ -16,7 +16,7 @@ import orjson
 from pydantic.json_schema import models_json_schema
 from starlette.responses import Response
 
-from shared.events import (
+from shared.domain.events import (
     DATA_CONTENT_TYPE,
     DATA_SCHEMA,
     DEAD_LETTER_TOPIC,
@@ -25,7 +25,7 @@ from shared.events import (
     TRACEPARENT_PATTERN,
     EventType,
 )
-from shared.schemas import OrderOut
+from shared.domain.schemas import OrderOut
 
 _REF = "#/components/schemas/{model}"
 _KAFKA_BINDING = "0.5.0"

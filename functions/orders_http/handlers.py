@@ -9,13 +9,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from functions.orders_http import http_input, order_body
-from shared import idempotency_keys, order_store, outbox
-from shared.batched_writes import order_inserts
-from shared.db import Database
-from shared.events import EventType, order_event, valid_traceparent
-from shared.orders import OrderNotFound, new_order, to_json
-from shared.publisher import get_publisher
+from shared.domain.events import EventType, order_event, valid_traceparent
+from shared.domain.orders import OrderNotFound, new_order, to_json
+from shared.messaging.publisher import get_publisher
 from shared.settings import Settings
+from shared.store import idempotency_keys, order_store, outbox
+from shared.store.batched_writes import order_inserts
+from shared.store.db import Database
 
 JSON = "application/json"
 log = logging.getLogger("orders.http")

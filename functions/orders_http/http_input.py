@@ -6,14 +6,14 @@ from uuid import UUID
 from starlette.requests import Request
 from starlette.responses import Response
 
-from shared.auth import CALLER, Caller, owned_key
-from shared.lifecycle import OrderStatus
-from shared.problems import problem
-from shared.schemas import (
+from shared.domain.lifecycle import OrderStatus
+from shared.domain.schemas import (
     MAX_IDENTIFIER_LENGTH,
     MAX_VERSION,
     is_identifier,
 )
+from shared.runtime.auth import CALLER, Caller, owned_key
+from shared.runtime.problems import problem
 
 # Each pattern below is the whole grammar of a value, matched whole (fullmatch) here and
 # declared as it is in the OpenAPI document, so a value the document allows is one taken here.

@@ -19,10 +19,8 @@ from functions.orders_http.http_input import (
     MAX_IDEMPOTENCY_KEY_LENGTH,
     ORDER_ID_PATTERN,
 )
-from shared.auth import OPEN_PATHS
-from shared.lifecycle import OrderStatus
-from shared.problems import PROBLEM_TYPE_BASE
-from shared.schemas import (
+from shared.domain.lifecycle import OrderStatus
+from shared.domain.schemas import (
     IDENTIFIER_PATTERN,
     MAX_IDENTIFIER_LENGTH,
     OrderIn,
@@ -30,6 +28,8 @@ from shared.schemas import (
     OrderPage,
     Problem,
 )
+from shared.runtime.auth import OPEN_PATHS
+from shared.runtime.problems import PROBLEM_TYPE_BASE
 
 _REF = "#/components/schemas/{model}"
 _PROBLEM = "application/problem+json"

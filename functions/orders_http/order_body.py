@@ -13,9 +13,9 @@ from functions.orders_http.http_input import (
     quoted,
     refuse,
 )
-from shared.problems import problem
-from shared.request_body import read_body
-from shared.schemas import LineItem, OrderIn
+from shared.domain.schemas import LineItem, OrderIn
+from shared.runtime.problems import problem
+from shared.runtime.request_body import read_body
 
 MAX_FIELD_ERRORS = 20
 MAX_DETAIL_LENGTH = 2000

@@ -4,12 +4,12 @@ import functions_framework.aio
 from cloudevents.http import CloudEvent
 from starlette.exceptions import HTTPException
 
-from shared.db import DatabaseUnavailable, get_database
+from shared.flows.relay import overdue_after, sweep
+from shared.flows.steps import retry_later
+from shared.messaging.publisher import BrokerUnavailable, get_publisher
 from shared.metrics import EVENTS_HANDLED
-from shared.publisher import BrokerUnavailable, get_publisher
-from shared.relay import overdue_after, sweep
 from shared.settings import get_settings
-from shared.steps import retry_later
+from shared.store.db import DatabaseUnavailable, get_database
 
 PING_TYPE = "dev.knative.sources.ping"
 

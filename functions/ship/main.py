@@ -3,7 +3,7 @@
 import functions_framework.aio
 from cloudevents.http import CloudEvent
 
-from shared.steps import SHIP, advance
+from shared.flows.steps import SHIP, advance
 
 
 @functions_framework.aio.cloud_event

@@ -21,7 +21,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from shared.events import ALL_TOPICS
+from shared.domain.events import ALL_TOPICS
 from shared.local.broker import BrokerFailed, EmbeddedBroker
 from shared.local.children import child_options
 from shared.local.ports import Port, PortTaken, check_free, listens_on
@@ -299,7 +299,7 @@ def _stop_requested(signum: int, frame: FrameType | None) -> Any:
 
 
 def _start(stack: ExitStack) -> _Children:
-    from shared.kafka import ensure_topics
+    from shared.messaging.kafka import ensure_topics
     from shared.settings import Settings
 
     _hold_the_lock(stack)

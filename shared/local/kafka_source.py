@@ -111,7 +111,7 @@ class LocalKafkaSource:
         them (the committer stops first): the next consumer of the group gets them again."""
         from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-        from shared.kafka import client_options, producer_options
+        from shared.messaging.kafka import client_options, producer_options
 
         consumer = AIOKafkaConsumer(
             group_id=self.spec.consumer_group,

@@ -3,7 +3,7 @@
 import os
 from dataclasses import dataclass
 
-from shared import serve
+from shared.runtime import serve
 
 # Where `orders dev` listens: loopback only, unless ORDERS_LISTEN_HOST names another address
 # (0.0.0.0 for every interface). `HOST` alone no longer moves it: some shells export one.

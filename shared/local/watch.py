@@ -47,7 +47,7 @@ def event_line(record: Any) -> str:
 async def watch(settings: Settings, from_beginning: bool, out: TextIO = sys.stdout) -> None:
     from aiokafka import AIOKafkaConsumer
 
-    from shared.kafka import client_options
+    from shared.messaging.kafka import client_options
 
     consumer = AIOKafkaConsumer(
         group_id=None,

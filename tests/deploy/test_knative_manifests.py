@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from shared.events import ALL_TOPICS
+from shared.domain.events import ALL_TOPICS
 from shared.local.manifests import load_documents
 from tests.deploy.schemas import validation_errors
 

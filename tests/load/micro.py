@@ -5,10 +5,10 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from shared.event_records import kafka_message
-from shared.events import EventType, order_event
-from shared.orders import new_order, to_json
-from shared.schemas import OrderIn
+from shared.domain.events import EventType, order_event
+from shared.domain.orders import new_order, to_json
+from shared.domain.schemas import OrderIn
+from shared.messaging.event_records import kafka_message
 
 BODY = (
     b'{"customer_id":"cust-42","items":[{"sku":"ABC-1","quantity":2,"unit_price_cents":1299},'

@@ -12,7 +12,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from shared.events import ALL_TOPICS
+from shared.domain.events import ALL_TOPICS
 from shared.local.broker import EmbeddedBroker
 from shared.local.postgres import EmbeddedPostgres, scratch_folder
 from tests.support import ROOT, free_port
@@ -29,7 +29,7 @@ CREATE TABLE IF NOT EXISTS baseline_orders (
 @contextmanager
 def database_and_broker(workdir: Path) -> Iterator[dict[str, str]]:
     """A fresh embedded PostgreSQL (migrated) and broker: the environment naming both."""
-    from shared.kafka import ensure_topics
+    from shared.messaging.kafka import ensure_topics
     from shared.settings import Settings
 
     with ExitStack() as stack:

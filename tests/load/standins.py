@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
-from shared.db import keep_session
 from shared.settings import Settings
+from shared.store.db import keep_session
 
 # Per order: the connections a create, a confirm and a ship take.
 CALLS_PER_ORDER = {"pool release without RESET ALL": 3}

@@ -12,10 +12,10 @@ import pytest
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
 
-from shared.events import ALL_TOPICS
-from shared.kafka import ensure_topics
+from shared.domain.events import ALL_TOPICS
 from shared.local.kafka_source import LocalKafkaSource
 from shared.local.manifests import KafkaSourceSpec, kafka_sources
+from shared.messaging.kafka import ensure_topics
 from shared.settings import get_settings
 from tests.kafka_support import wait_for_records
 from tests.support import free_port

@@ -13,11 +13,11 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from shared.events import ALL_TOPICS
-from shared.kafka import ensure_topics
+from shared.domain.events import ALL_TOPICS
 from shared.local.eventing import _keep_pinging
 from shared.local.kafka_source import LocalKafkaSource
 from shared.local.manifests import KafkaSourceSpec, kafka_sources, ping_sources
+from shared.messaging.kafka import ensure_topics
 from shared.settings import get_settings
 from tests.kafka_support import wait_for_records
 

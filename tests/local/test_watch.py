@@ -14,7 +14,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from shared.events import TOPICS, EventType
+from shared.domain.events import TOPICS, EventType
 from tests.support import ROOT
 
 

@@ -11,8 +11,7 @@ import orjson
 
 from functions.orders_http.asyncapi import CONSUMERS, asyncapi_document
 from functions.orders_http.openapi import openapi_document
-from shared.event_records import kafka_message
-from shared.events import (
+from shared.domain.events import (
     ALL_TOPICS,
     DATA_SCHEMA,
     DEAD_LETTER_TOPIC,
@@ -21,10 +20,11 @@ from shared.events import (
     EventType,
     order_event,
 )
+from shared.domain.orders import new_order, to_json
+from shared.domain.schemas import LineItem, OrderIn
+from shared.flows.steps import CONFIRM, SHIP
 from shared.local.manifests import kafka_sources
-from shared.orders import new_order, to_json
-from shared.schemas import LineItem, OrderIn
-from shared.steps import CONFIRM, SHIP
+from shared.messaging.event_records import kafka_message
 from tests.event_contract import EventContract, asyncapi_validator, document, resolve
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from playwright.async_api import async_playwright
 
-from shared.events import ALL_TOPICS, TOPICS
+from shared.domain.events import ALL_TOPICS, TOPICS
 from tests.support import order_body, served_function
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -24,7 +24,7 @@ from typing import Any
 import jsonschema_rs
 
 from functions.orders_http.openapi import openapi_document
-from shared.problems import PROBLEM_TYPE_BASE
+from shared.runtime.problems import PROBLEM_TYPE_BASE
 from tests.orders_http.test_auth import AUDIENCE, Issuer
 from tests.support import served_function
 

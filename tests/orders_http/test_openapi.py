@@ -26,8 +26,8 @@ from functions.orders_http.http_input import (
     page_query,
 )
 from functions.orders_http.openapi import openapi_document
-from shared.ops import OPS_PATHS
-from shared.schemas import IDENTIFIER_PATTERN, OrderIn
+from shared.domain.schemas import IDENTIFIER_PATTERN, OrderIn
+from shared.runtime.ops import OPS_PATHS
 
 
 async def test_document_is_openapi_3_1_covering_every_route(client: httpx.AsyncClient) -> None:

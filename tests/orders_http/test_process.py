@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from shared.local.postgres import EmbeddedPostgres
-from shared.migrate import upgrade_to_head
+from shared.store.migrate import upgrade_to_head
 from tests.support import free_port, migrated_postgres, order_body, served_function
 
 

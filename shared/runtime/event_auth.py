@@ -11,10 +11,10 @@ are a 503, which it does. The check sits around the function runtime, not inside
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from shared.auth import OPEN_PATHS, Unauthenticated, authorization_of, refusal
-from shared.problems import service_unavailable
+from shared.runtime.auth import OPEN_PATHS, Unauthenticated, authorization_of, refusal
+from shared.runtime.problems import service_unavailable
+from shared.runtime.tokens import KeySet, KeysUnavailable, TokenRules, bearer_token, verified_claims
 from shared.settings import Settings
-from shared.tokens import KeySet, KeysUnavailable, TokenRules, bearer_token, verified_claims
 
 
 class SenderCheck:

@@ -9,11 +9,11 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.db import get_database
-from shared.health import alive, ready
 from shared.metrics import metrics_response, observe_request
-from shared.problems import problem
+from shared.runtime.health import alive, ready
+from shared.runtime.problems import problem
 from shared.settings import get_settings
+from shared.store.db import get_database
 
 OPS_PATHS = ("/healthz", "/readyz", "/metrics")
 

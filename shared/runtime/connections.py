@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from shared.problems import problem
+from shared.runtime.problems import problem
 
 log = logging.getLogger("orders.connections")
 

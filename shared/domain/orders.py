@@ -7,11 +7,12 @@ from uuid import UUID, uuid4
 
 import orjson
 
-from shared.lifecycle import OrderStatus, is_editable
-from shared.schemas import OrderIn
+from shared.domain.lifecycle import OrderStatus, is_editable
+from shared.domain.schemas import OrderIn
 
 Order = dict[str, Any]
-"""An order as the API shows it: the shape of `shared.schemas.OrderOut`, JSON-ready for orjson."""
+"""An order as the API shows it: the shape of `shared.domain.schemas.OrderOut`, JSON-ready for
+orjson."""
 
 
 def to_json(value: object) -> bytes:

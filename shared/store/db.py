@@ -1,7 +1,7 @@
 """The connection pool and the unit of work around every state change.
 
-The hot paths talk to PostgreSQL through asyncpg directly (see `shared/order_store.py`); the
-tables themselves are defined once, in `shared/models.py`.
+The hot paths talk to PostgreSQL through asyncpg directly (see `shared/store/order_store.py`); the
+tables themselves are defined once, in `shared/store/models.py`.
 """
 
 import asyncio

@@ -38,10 +38,11 @@ SOURCES: dict[EventType, str] = {
     EventType.SHIPPED: "/orders/ship",
 }
 DATA_CONTENT_TYPE = "application/json"
-# What every event's data is (the order, `shared.schemas.OrderOut`), named by its `dataschema`
-# attribute (a URI, as CloudEvents asks: a URN here). Within a version, changes are additive: a
-# field may be added, none removed, renamed, retyped or narrowed; anything else is a new version
-# under a new dataschema. `tests/contracts/order-v1.schema.json` is version 1 as released.
+# What every event's data is (the order, `shared.domain.schemas.OrderOut`), named by its
+# `dataschema` attribute (a URI, as CloudEvents asks: a URN here). Within a version, changes are
+# additive: a field may be added, none removed, renamed, retyped or narrowed; anything else is a
+# new version under a new dataschema. `tests/contracts/order-v1.schema.json` is version 1 as
+# released.
 ORDER_SCHEMA_VERSION = 1
 DATA_SCHEMA = f"urn:orders:schema:order:{ORDER_SCHEMA_VERSION}"
 TRACEPARENT_PATTERN = r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}"

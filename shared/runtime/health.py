@@ -4,8 +4,8 @@ import asyncpg
 import orjson
 from starlette.responses import Response
 
-from shared.db import Database, DatabaseUnavailable
-from shared.problems import service_unavailable
+from shared.runtime.problems import service_unavailable
+from shared.store.db import Database, DatabaseUnavailable
 
 # The Alembic revision this code expects; a test keeps it equal to the migrations' head.
 SCHEMA_REVISION = "0003"

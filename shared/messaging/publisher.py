@@ -21,12 +21,12 @@ from uuid import UUID
 
 import asyncpg
 
-from shared import outbox
-from shared.db import Database, get_database
-from shared.events import OrderEvent
-from shared.kafka import producer_options, send_all
+from shared.domain.events import OrderEvent
+from shared.messaging.kafka import producer_options, send_all
 from shared.metrics import EVENTS_PUBLISHED, PUBLISH_FAILURES
 from shared.settings import Settings, get_settings
+from shared.store import outbox
+from shared.store.db import Database, get_database
 
 log = logging.getLogger("orders.publisher")
 
@@ -96,7 +96,7 @@ class Publisher:
         """Send `events`, wait for the broker's acknowledgement, then mark them published."""
         from aiokafka.errors import KafkaError
 
-        from shared.event_records import kafka_message
+        from shared.messaging.event_records import kafka_message
 
         try:
             producer = await self._started_producer()

@@ -9,7 +9,7 @@ from tenacity import before_sleep_log, retry, retry_if_exception_type, stop_afte
 
 from shared.settings import get_settings
 
-ALEMBIC_INI = Path(__file__).resolve().parent.parent / "alembic.ini"
+ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
 log = logging.getLogger("orders.migrate")
 
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from shared.lifecycle import OrderStatus
+from shared.domain.lifecycle import OrderStatus
 
 MAX_ITEMS = 100
 # Bounds keep 100 lines of quantity * price well inside a signed 64-bit total.

@@ -2,8 +2,8 @@
 
 On when AUTH_JWKS_URL or AUTH_JWKS_FILE is set. Every request but the health routes then needs
 `Authorization: Bearer <JWT>` whose signature verifies against the key set, and whose `exp`,
-`aud` (AUTH_AUDIENCE) and, when set, `iss` (AUTH_ISSUER) hold (`shared/tokens.py`). Tenancy is
-by explicit grant: a token acts for every customer only when its `scope` claim carries
+`aud` (AUTH_AUDIENCE) and, when set, `iss` (AUTH_ISSUER) hold (`shared/runtime/tokens.py`).
+Tenancy is by explicit grant: a token acts for every customer only when its `scope` claim carries
 AUTH_SERVICE_SCOPE; any other token must name one customer (claim AUTH_CUSTOMER_CLAIM) and acts
 for that customer alone, and a token that does neither is refused. `/metrics` needs the grant.
 This module stays free of the JWT library, so a function without authentication never imports it.
@@ -16,8 +16,8 @@ import orjson
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from shared.problems import problem
-from shared.schemas import MAX_IDENTIFIER_LENGTH, is_identifier
+from shared.domain.schemas import MAX_IDENTIFIER_LENGTH, is_identifier
+from shared.runtime.problems import problem
 from shared.settings import Settings
 
 # The probes, and the API's description: the documents and the page to browse them (what the

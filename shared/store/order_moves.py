@@ -1,4 +1,4 @@
-"""SQL for moving orders on to their next status (columns as in `shared/models.py`).
+"""SQL for moving orders on to their next status (columns as in `shared/store/models.py`).
 
 Each move is conditional on the status it leaves, so duplicates, replays and racing replicas
 move an order once. The event announcing a move is built from the row the move returned, never
@@ -12,11 +12,11 @@ from uuid import UUID
 
 import asyncpg
 
-from shared import outbox
-from shared.events import EventType, OrderEvent, order_event
-from shared.lifecycle import NEXT_STATUS, OrderStatus, previous_status
-from shared.order_store import COLUMNS
-from shared.orders import to_json
+from shared.domain.events import EventType, OrderEvent, order_event
+from shared.domain.lifecycle import NEXT_STATUS, OrderStatus, previous_status
+from shared.domain.orders import to_json
+from shared.store import outbox
+from shared.store.order_store import COLUMNS
 
 # One statement per status an order can reach, each stamping that status's own time column.
 ADVANCE_ORDERS = {

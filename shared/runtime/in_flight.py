@@ -7,7 +7,7 @@ answers a text/plain 503 without `Retry-After`: every answer of ours is a proble
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.problems import service_unavailable
+from shared.runtime.problems import service_unavailable
 
 # A busy process is still alive: failing its liveness probe would restart it, and lose every
 # request in flight. The probe is answered without the database, so it costs next to nothing.

@@ -5,7 +5,7 @@ from uuid import UUID
 
 import asyncpg
 
-from shared.orders import IdempotencyKeyReused
+from shared.domain.orders import IdempotencyKeyReused
 
 CLAIM_KEY = """
 INSERT INTO idempotency_keys (key, request_hash, order_id, status_code, body, created_at)

@@ -1,11 +1,11 @@
-"""SQL for the outbox table (columns as in `shared/models.py`)."""
+"""SQL for the outbox table (columns as in `shared/store/models.py`)."""
 
 from collections.abc import Sequence
 from uuid import UUID
 
 import asyncpg
 
-from shared.events import EventType, OrderEvent
+from shared.domain.events import EventType, OrderEvent
 
 OUTBOX_COLUMNS = ("id", "order_id", "type", "source", "time", "data", "traceparent")
 COLUMNS = ", ".join(OUTBOX_COLUMNS)

@@ -1,5 +1,5 @@
 """SQL for creating, reading, listing, replacing and deleting orders (columns as in
-`shared/models.py`; moving an order on is `shared/order_moves.py`).
+`shared/store/models.py`; moving an order on is `shared/store/order_moves.py`).
 
 Every write is one conditional statement, so two writers racing change a row once.
 """
@@ -12,11 +12,11 @@ from uuid import UUID
 import asyncpg
 import orjson
 
-from shared import outbox
-from shared.events import OrderEvent
-from shared.lifecycle import EDITABLE_STATUSES
-from shared.orders import Order, refuse_change
-from shared.schemas import OrderIn
+from shared.domain.events import OrderEvent
+from shared.domain.lifecycle import EDITABLE_STATUSES
+from shared.domain.orders import Order, refuse_change
+from shared.domain.schemas import OrderIn
+from shared.store import outbox
 
 ORDER_COLUMNS = (
     "id",

@@ -8,11 +8,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from shared import idempotency_keys, outbox
-from shared.db import Database
+from shared.messaging.publisher import Publisher
 from shared.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
-from shared.publisher import Publisher
 from shared.settings import Settings
+from shared.store import idempotency_keys, outbox
+from shared.store.db import Database
 
 BATCH = 500
 # Rows one retention statement deletes: a sweep after a long pause catches up in short steps.

@@ -10,8 +10,8 @@ from cloudevents.abstract import CloudEvent as AnyCloudEvent
 from cloudevents.http import CloudEvent
 from cloudevents.kafka import to_binary
 
-from shared.events import DATA_CONTENT_TYPE, OrderEvent
-from shared.kafka import Message
+from shared.domain.events import DATA_CONTENT_TYPE, OrderEvent
+from shared.messaging.kafka import Message
 
 
 def kafka_message(event: OrderEvent) -> Message:

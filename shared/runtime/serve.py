@@ -12,9 +12,9 @@ import uvicorn
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
-    from shared.function_guard import FunctionGuard, SignatureType
+    from shared.runtime.function_guard import FunctionGuard, SignatureType
 
-FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
+FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
 FUNCTIONS = ("orders_http", "confirm", "ship", "outbox_relay")
 
 
@@ -27,8 +27,8 @@ def function_source(target: str) -> Path:
 
 async def drain() -> None:
     """At shutdown: publish what is still in flight (the relay would, later), close the pool."""
-    from shared.db import get_database
-    from shared.publisher import get_publisher
+    from shared.messaging.publisher import get_publisher
+    from shared.store.db import get_database
 
     publisher = get_publisher()
     with contextlib.suppress(TimeoutError):
@@ -49,7 +49,7 @@ def framework_app(target: str) -> "tuple[Starlette, SignatureType]":
     from functions_framework.aio import create_asgi_app
     from starlette.exceptions import HTTPException
 
-    from shared.function_guard import http_exception_answer
+    from shared.runtime.function_guard import http_exception_answer
 
     app = create_asgi_app(target, str(function_source(target)))  # type: ignore[no-untyped-call]
     # Where the framework itself keeps what the decorator declared (`functions_framework.aio`
@@ -63,10 +63,10 @@ def framework_app(target: str) -> "tuple[Starlette, SignatureType]":
 
 def _function_apps(target: str) -> "tuple[Any, FunctionGuard]":
     """The ASGI app around one function, and the guard of the framework's app within it."""
-    from shared.function_guard import FunctionGuard, Limits
-    from shared.in_flight import InFlightLimit
-    from shared.ops import OpsRoutes
-    from shared.problems import ProblemOnError
+    from shared.runtime.function_guard import FunctionGuard, Limits
+    from shared.runtime.in_flight import InFlightLimit
+    from shared.runtime.ops import OpsRoutes
+    from shared.runtime.problems import ProblemOnError
     from shared.settings import get_settings
 
     settings = get_settings()
@@ -81,13 +81,13 @@ def _function_apps(target: str) -> "tuple[Any, FunctionGuard]":
     # and refused events are counted).
     public = signature == "http"
     if not public and settings.event_auth_enabled:
-        from shared.event_auth import RequireSender, SenderCheck
+        from shared.runtime.event_auth import RequireSender, SenderCheck
 
         app = RequireSender(app, SenderCheck(settings), settings.retry_after_seconds)
     served: Any = OpsRoutes(app, observe_requests=not public)
     if public and settings.auth_enabled:
-        from shared.auth import RequireToken
-        from shared.tokens import Authenticator
+        from shared.runtime.auth import RequireToken
+        from shared.runtime.tokens import Authenticator
 
         served = RequireToken(served, Authenticator(settings))
     # Outermost: a request refused for overload costs no token check and no function code.
@@ -111,7 +111,7 @@ class _Server(uvicorn.Server):
 
 def serve(target: str | None = None, host: str | None = None, port: int | None = None) -> None:
     """Serve `target` (default: `FUNCTION_TARGET`) until SIGTERM."""
-    from shared.connections import ConnectionLimits, connection_bound, guarded_protocol
+    from shared.runtime.connections import ConnectionLimits, connection_bound, guarded_protocol
     from shared.settings import get_settings
 
     target = target or os.environ.get("FUNCTION_TARGET", "")
@@ -130,7 +130,8 @@ def serve(target: str | None = None, host: str | None = None, port: int | None =
         proxy_headers=False,
         # No WebSockets here: naming the protocols spares their imports at every cold start.
         ws="none",
-        # httptools with a header timeout and a bound on connections (shared/connections.py).
+        # httptools with a header timeout and a bound on connections
+        # (shared/runtime/connections.py).
         http=guarded_protocol(connections),
         loop="uvloop",
         lifespan="on",

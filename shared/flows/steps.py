@@ -15,15 +15,15 @@ from uuid import UUID
 from cloudevents.http import CloudEvent
 from starlette.exceptions import HTTPException
 
-from shared import order_store
-from shared.batched_writes import status_advances
-from shared.db import DatabaseUnavailable, get_database
-from shared.events import SOURCES, EventType, valid_traceparent
-from shared.lifecycle import OrderStatus
+from shared.domain.events import SOURCES, EventType, valid_traceparent
+from shared.domain.lifecycle import OrderStatus
+from shared.messaging.publisher import get_publisher
 from shared.metrics import EVENT_HANDLING, EVENTS_HANDLED
-from shared.order_moves import Move
-from shared.publisher import get_publisher
 from shared.settings import Settings, get_settings
+from shared.store import order_store
+from shared.store.batched_writes import status_advances
+from shared.store.db import DatabaseUnavailable, get_database
+from shared.store.order_moves import Move
 
 log = logging.getLogger("orders.steps")
 

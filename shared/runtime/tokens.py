@@ -1,7 +1,7 @@
 """Verifying bearer JWTs against a key set (PyJWT): loaded only when authentication is on.
 
-Both checks use it: the API's (`Authenticator`, shared/auth.py) and the CloudEvent functions'
-(shared/event_auth.py); each brings its own key set and rules.
+Both checks use it: the API's (`Authenticator`, shared/runtime/auth.py) and the CloudEvent
+functions' (shared/runtime/event_auth.py); each brings its own key set and rules.
 """
 
 import asyncio
@@ -13,7 +13,7 @@ from typing import Any
 
 import jwt
 
-from shared.auth import Caller, Unauthenticated, caller_from
+from shared.runtime.auth import Caller, Unauthenticated, caller_from
 from shared.settings import Settings
 
 log = logging.getLogger("orders.auth")

@@ -23,10 +23,10 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.deadlines import DeadlineExceeded, Deadlines
-from shared.problems import NotingStart, problem, service_unavailable
-from shared.request_body import read_body
+from shared.runtime.problems import NotingStart, problem, service_unavailable
+from shared.runtime.request_body import read_body
+from shared.runtime.startup import done as start_up_done
 from shared.settings import Settings
-from shared.startup import done as start_up_done
 
 SignatureType = Literal["http", "cloudevent"]
 STRUCTURED = "application/cloudevents+json"

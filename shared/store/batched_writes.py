@@ -17,12 +17,12 @@ from uuid import UUID
 
 import asyncpg
 
-from shared import order_moves, order_store
-from shared.db import Database, DatabaseUnavailable, get_database
-from shared.events import EventType, OrderEvent
-from shared.lifecycle import OrderStatus
-from shared.order_moves import Move
-from shared.orders import Order
+from shared.domain.events import EventType, OrderEvent
+from shared.domain.lifecycle import OrderStatus
+from shared.domain.orders import Order
+from shared.store import order_moves, order_store
+from shared.store.db import Database, DatabaseUnavailable, get_database
+from shared.store.order_moves import Move
 
 MAX_ROWS = 64
 
