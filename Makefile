@@ -59,10 +59,12 @@ audit: .venv/.synced-audit
 	$(UV) export --quiet --locked --no-hashes --no-emit-project --format requirements-txt -o .venv/audit-requirements.txt
 	$(PYTHON) -m pip_audit --strict --no-deps --disable-pip --progress-spinner off -r .venv/audit-requirements.txt
 
+# lint-imports: the layer contract of shared/ and its other import rules (pyproject.toml).
 lint: .venv/.synced-lint
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
 	$(PYTHON) -m mypy
+	.venv/bin/lint-imports --no-cache
 
 format: .venv/.synced-lint
 	$(PYTHON) -m ruff format .

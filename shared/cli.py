@@ -2,6 +2,8 @@
 
 import argparse
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 async def _relay(redrive_all: bool) -> None:
@@ -22,6 +24,19 @@ async def _relay(redrive_all: bool) -> None:
 
 
 DISPATCH_STOP_GRACE_SECONDS = 3.0
+
+
+@contextmanager
+def _dev_only(command: str) -> Iterator[None]:
+    """Around the import of a dev-only command: shared/local and its packages (the `local`
+    group) are left out of the image, where such a command ends in one line, not a traceback."""
+    try:
+        yield
+    except ModuleNotFoundError as missing:
+        raise SystemExit(
+            f"orders {command}: a dev-only command, and this installation has no "
+            f"{missing.name or 'shared.local'} (run it from a checkout: make dev)"
+        ) from None
 
 
 async def _dispatch() -> None:
@@ -103,16 +118,20 @@ def main(argv: list[str] | None = None) -> int:
 
         asyncio.run(_relay(args.redrive_all))
     elif args.command == "dispatch":
+        with _dev_only("dispatch"):
+            import shared.local.eventing  # noqa: F401  (what _dispatch runs: missing, it ends here)
         import uvloop
 
         # uvloop as under the functions: the dispatcher's HTTP client is its hot path.
         uvloop.run(_dispatch())
     elif args.command == "watch":
-        from shared.local.watch import run as watch_events
+        with _dev_only("watch"):
+            from shared.local.watch import run as watch_events
 
         return watch_events(args.from_beginning)
     elif args.command == "dev":
-        from shared.local.dev import run
+        with _dev_only("dev"):
+            from shared.local.dev import run
 
         return run()
     return 0

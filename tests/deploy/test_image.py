@@ -1,5 +1,6 @@
-"""The image, checked without Docker: hadolint, and its exact start command run here for
-every function, answering its health routes."""
+"""The image, checked without Docker: hadolint; its exact start command run here for every
+function, answering its health routes; and what it holds: the files .dockerignore keeps (no
+shared/local) and the production dependencies (not the dev-only aiohttp and pyyaml)."""
 
 import json
 import os
@@ -8,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import httpx
@@ -17,6 +19,7 @@ from shared.local.topology import FUNCTIONS
 from tests.support import ROOT, free_port, wait_until_answering
 
 DOCKERFILE = ROOT / "Dockerfile"
+DEV_ONLY_PACKAGES = {"aiohttp", "pyyaml"}
 
 
 def _final_stage() -> list[str]:
@@ -78,3 +81,59 @@ def test_the_image_start_command_serves_each_function(function: object, database
 def test_the_migration_command_is_the_console_script() -> None:
     assert start_command()[0] == "orders"
     assert shutil.which("orders", path=str(Path(sys.executable).parent)) is not None
+
+
+def _dockerignore_pattern(pattern: str) -> re.Pattern[str]:
+    """A .dockerignore line as Docker reads it: relative to the context, `**` any number of
+    folders, `*` and `?` within one; a match on a folder leaves out all it holds."""
+    parts = re.split(r"(\*\*/?|\*|\?)", pattern.strip("/"))
+    wildcards = {"**/": "(?:.*/)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}
+    body = "".join(wildcards.get(part, re.escape(part)) for part in parts)
+    return re.compile(f"{body}(?:/.*)?")
+
+
+def _tracked() -> list[str]:
+    return subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+
+
+def image_files() -> set[str]:
+    """The files `COPY . /app` puts in the image: those of the checkout .dockerignore keeps."""
+    rules = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    kept = set()
+    for path in _tracked():
+        left_out = False
+        for rule in rules:  # the last rule that matches decides, as in Docker
+            exception = rule.startswith("!")
+            if _dockerignore_pattern(rule.removeprefix("!")).fullmatch(path):
+                left_out = not exception
+        if not left_out:
+            kept.add(path)
+    return kept
+
+
+def test_the_image_leaves_out_the_dev_only_code() -> None:
+    files = image_files()
+    assert {"shared/cli.py", "shared/runtime/serve.py", "functions/confirm/main.py"} <= files
+    assert {"alembic.ini", "alembic/env.py", "pyproject.toml", "uv.lock"} <= files
+    assert "shared/local/dev.py" in _tracked(), "what the image must leave out is in the checkout"
+    assert sorted(f for f in files if f.startswith("shared/local/")) == []
+    assert sorted(f for f in files if f.startswith(("tests/", "knative/", "terraform/"))) == []
+
+
+def test_the_production_dependencies_leave_out_the_dev_only_packages() -> None:
+    """aiohttp (the eventing stand-in's client) and pyyaml (the manifests' reader) serve
+    shared/local only: they belong to the `local` group, which the image does not install."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+    def names(requirements: list[str]) -> set[str]:
+        return {re.split(r"[^A-Za-z0-9._-]", r, maxsplit=1)[0].lower() for r in requirements}
+
+    assert names(project["project"]["dependencies"]) & DEV_ONLY_PACKAGES == set()
+    local = [r for r in project["dependency-groups"]["local"] if isinstance(r, str)]
+    assert names(local) >= DEV_ONLY_PACKAGES
