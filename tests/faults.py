@@ -12,8 +12,19 @@ import httpx
 
 from tests.kafka_support import read_topics
 from tests.support import order_body
+from tests.system import LocalSystem
 
 STEPS = ("created", "confirmed", "shipped")
+# Steps at once, and a 503's Retry-After short, so that a stream catches up soon after a fault.
+ZERO = {"CONFIRM_DELAY_SECONDS": "0", "SHIP_DELAY_SECONDS": "0", "RETRY_AFTER_SECONDS": "1"}
+
+
+def create_order(system: LocalSystem) -> str:
+    """One order, created through the system's orders_http; its id."""
+    answer = httpx.post(f"{system.url('orders_http')}/", json=order_body(), timeout=30)
+    assert answer.status_code == 201, answer.text
+    order_id: str = answer.json()["id"]
+    return order_id
 
 
 class CreateStream:

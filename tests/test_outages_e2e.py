@@ -1,64 +1,53 @@
-"""Lifecycle under faults: each test runs its own system, so its settings and kills stay its own."""
+"""A part the functions depend on goes away under a stream of creates and comes back (the
+broker, PostgreSQL): clients see 503s at worst, and every order is created, shipped and
+announced once."""
 
-import signal
 import socket
 import subprocess
 import sys
 import time
-from collections import Counter
+from collections.abc import Iterator
 
 import asyncpg
-import httpx
+import pytest
 
 from shared.domain.events import ALL_TOPICS
 from shared.local.broker import EmbeddedBroker
+from shared.local.postgres import EmbeddedPostgres
 from shared.messaging.kafka import ensure_topics
 from shared.settings import get_settings
-from tests.faults import CreateStream, assert_shipped_exactly_once
-from tests.kafka_support import wait_for_records
-from tests.support import ROOT, free_port
+from tests.faults import ZERO, CreateStream, assert_shipped_exactly_once, create_order
+from tests.support import ROOT, free_port, migrated_postgres
 from tests.system import LocalSystem
-from tests.test_lifecycle_e2e import _create, _outbox_types
 
 
-async def test_a_function_killed_mid_delay_completes_the_order_once_redelivered(
-    database_url: str, broker: str, db: asyncpg.Connection
+@pytest.fixture
+def own_postgres() -> Iterator[EmbeddedPostgres]:
+    """A database this test may stop and start."""
+    with migrated_postgres() as postgres:
+        yield postgres
+
+
+async def test_postgres_stopped_and_restarted_during_a_stream(
+    own_postgres: EmbeddedPostgres, broker: str
 ) -> None:
-    with LocalSystem(
-        database_url, broker, CONFIRM_DELAY_SECONDS="4", SHIP_DELAY_SECONDS="0"
-    ) as running:
-        _create(running, 1)  # warm-up: the sources have joined their groups once this one ships
-        running.wait_for_status(_create(running, 1), "SHIPPED")
-        [order_id] = _create(running, 1)
-        time.sleep(1.5)
-        assert httpx.get(f"{running.url('orders_http')}/{order_id}").json()["status"] == "CREATED"
-        running.kill("confirm", signal.SIGKILL)
-        time.sleep(1)
-        running.start_function("confirm")
-        running.wait_for_status([order_id], "SHIPPED")
-    counts = await _outbox_types(db, [order_id])
-    assert counts[(order_id, "orders.order.confirmed")] == 1
-    assert counts[(order_id, "orders.order.shipped")] == 1
-
-
-async def test_a_deleted_orders_pending_event_is_acknowledged_and_dropped(
-    database_url: str, broker: str, db: asyncpg.Connection
-) -> None:
-    with LocalSystem(
-        database_url, broker, CONFIRM_DELAY_SECONDS="2", SHIP_DELAY_SECONDS="0"
-    ) as running:
-        running.wait_for_status(_create(running, 1), "SHIPPED")
-        [order_id] = _create(running, 1)
-        assert httpx.delete(f"{running.url('orders_http')}/{order_id}").status_code == 204
-        deadline = time.monotonic() + 60
-        while 'outcome="obsolete"' not in httpx.get(f"{running.url('confirm')}/metrics").text:
-            assert time.monotonic() < deadline, "confirm never saw the deleted order's event"
-            time.sleep(0.2)
-    counts = await _outbox_types(db, [order_id])
-    assert counts == Counter(
-        {(order_id, "orders.order.created"): 1, (order_id, "orders.order.deleted"): 1}
-    )
-    assert await wait_for_records(broker, ("orders.dlq",), {order_id}, 1, within=2) == []
+    dsn = own_postgres.dsn("orders")
+    with LocalSystem(dsn, broker, **ZERO) as running:
+        running.wait_for_status([create_order(running)], "SHIPPED")
+        with CreateStream(lambda: running.url("orders_http")) as stream:
+            time.sleep(2)
+            own_postgres.stop()
+            time.sleep(4)
+            own_postgres.start()
+            time.sleep(2)
+        orders = stream.created
+        assert stream.unavailable > 0, "the API never answered 503 while the database was down"
+        running.wait_for_status(orders, "SHIPPED", within=180)
+    db = await asyncpg.connect(dsn)
+    try:
+        await assert_shipped_exactly_once(db, broker, orders)
+    finally:
+        await db.close()
 
 
 async def test_broker_down_during_a_stream_of_creates_loses_nothing(
@@ -81,7 +70,7 @@ async def test_broker_down_during_a_stream_of_creates_loses_nothing(
     }
     try:
         with LocalSystem(database_url, broker.bootstrap_servers, **env) as running:
-            running.wait_for_status(_create(running, 1), "SHIPPED")
+            running.wait_for_status([create_order(running)], "SHIPPED")
             with CreateStream(lambda: running.url("orders_http")) as stream:
                 time.sleep(2)
                 proxy.kill()

@@ -1,4 +1,6 @@
-"""An order's whole life through real processes, a real broker and a real database."""
+"""An order's whole life through real processes, a real broker and a real database: created,
+confirmed, shipped, one event per transition, each a CloudEvent of the contract, past racing
+confirms and poison events."""
 
 import asyncio
 import signal
@@ -141,6 +143,8 @@ async def test_poison_events_go_to_the_dead_letter_topic_without_blocking_others
 
 # What every record of the contract carries as a header: the SDK's reader would make up an id,
 # a time and a specversion that were missing, so their presence is checked before it reads.
+
+
 CONTRACT_HEADERS = {"ce_specversion", "ce_id", "ce_source", "ce_type", "ce_subject", "ce_time"}
 
 
