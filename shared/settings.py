@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     # Locally, how often the PingSource stand-in fires the relay (the cluster: every minute).
     relay_interval_seconds: float = 5.0
 
+    # Where a served function listens (Knative sets PORT). All interfaces by default: in a
+    # container the port is only reachable through the pod's network.
+    host: str = "0.0.0.0"  # nosec B104
     port: int = 8080
     # HTTPS on a served function when both are set (`TLS=1 make dev` sets them for orders_http).
     ssl_certfile: str | None = None

@@ -47,3 +47,13 @@ def test_secrets_can_come_from_files(tmp_path: Path, monkeypatch: pytest.MonkeyP
         assert "from-a-file" not in repr(settings)
     finally:
         get_settings.cache_clear()
+
+
+def test_where_a_served_function_listens_is_port_and_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`orders serve` takes both from the settings (Knative sets PORT)."""
+    monkeypatch.delenv("HOST", raising=False)
+    monkeypatch.delenv("PORT", raising=False)
+    assert (Settings().host, Settings().port) == ("0.0.0.0", 8080)
+    monkeypatch.setenv("PORT", "9123")
+    monkeypatch.setenv("HOST", "127.0.0.9")
+    assert (Settings().host, Settings().port) == ("127.0.0.9", 9123)

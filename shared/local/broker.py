@@ -112,6 +112,3 @@ class EmbeddedBroker:
                 self._process.kill()
                 self._process.wait()
         self._process = None
-
-    def is_running(self) -> bool:
-        return self._process is not None and self._process.poll() is None

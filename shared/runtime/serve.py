@@ -123,9 +123,8 @@ def serve(target: str | None = None, host: str | None = None, port: int | None =
         app,
         ssl_certfile=settings.ssl_certfile,
         ssl_keyfile=settings.ssl_keyfile,
-        # All interfaces: in a container the port is only reachable through the pod's network.
-        host=host or os.environ.get("HOST", "0.0.0.0"),  # nosec B104
-        port=port or int(os.environ.get("PORT", "8080")),
+        host=host or settings.host,
+        port=port or settings.port,
         access_log=False,
         proxy_headers=False,
         # No WebSockets here: naming the protocols spares their imports at every cold start.
