@@ -339,7 +339,7 @@ async def replay_dead_letters(
             f" from {topic} {letter.where} onto {message.topic}",
             file=out,
         )
-    print(f"{len(replays)} events replayed from {topic}", file=sys.stderr)
+    print(f"replayed: {len(replays)} from {topic}", file=sys.stderr)
     return len(replays)
 
 
