@@ -348,3 +348,25 @@ def test_a_new_image_is_a_new_migration_job(tmp_path: Path) -> None:
     assert "metadata: {name: $JOB, namespace: $NS}" in script
     assert 'kubectl wait --for=condition=Complete -n "$NS" "job/$JOB"' in script
     assert "orders-migrate " not in script
+
+
+FUNC_SCHEMA = Path(__file__).resolve().parent / "func_yaml-schema.json"
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_func_yaml_is_valid_for_kn_func(name: str) -> None:
+    """knative/func (knative-v1.20.0) schema/func_yaml-schema.json, copied beside this file: every
+    func.yaml validates, so each setting restated above is one func reads (the schema closes every
+    object: a field func has no place for, such as a timeout, is refused, as is a concurrency
+    below 0)."""
+    import json
+
+    import jsonschema
+
+    schema = json.loads(FUNC_SCHEMA.read_text())
+    func = _func_yaml(name)
+    func["created"] = func["created"].isoformat().replace("+00:00", "Z")  # YAML reads a datetime
+    validator = jsonschema.Draft4Validator(schema)
+    assert [e.message for e in validator.iter_errors(func)] == []
+    func["deploy"]["options"]["timeoutSeconds"] = 30
+    assert [e.message for e in validator.iter_errors(func)]
