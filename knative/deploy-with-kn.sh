@@ -77,7 +77,8 @@ kubectl wait --for=condition=Complete -n "$NS" "job/$JOB" --timeout=10m
 
 # The Services are services.yaml itself: `kn service apply --filename` takes each document whole
 # (sizes, timeouts, concurrency, scale, probes, security context, environment) and only the image
-# changes here, so this path cannot drift from terraform's.
+# changes here (kn notes it in its client.knative.dev/user-image annotation), so this path cannot
+# drift from terraform's.
 service() {  # name -> its Service document of services.yaml
   awk -v name="$1" 'BEGIN { RS = "\n---\n" } $0 ~ "\nkind: Service\n" && $0 ~ "\n  name: " name "\n"' services.yaml
 }
