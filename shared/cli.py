@@ -6,13 +6,14 @@ import logging
 
 async def _relay(redrive_all: bool) -> None:
     from shared.db import get_database
+    from shared.lifecycle import IN_FLIGHT
     from shared.publisher import get_publisher
     from shared.relay import overdue_after, sweep
     from shared.settings import get_settings
 
     settings = get_settings()
     publisher = get_publisher()
-    redrive_after = (0.0, 0.0) if redrive_all else overdue_after(settings)
+    redrive_after = dict.fromkeys(IN_FLIGHT, 0.0) if redrive_all else overdue_after(settings)
     try:
         report = await sweep(settings, get_database(), publisher, redrive_after)
         logging.getLogger("orders.relay").info("sweep done: %s", report)

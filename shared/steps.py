@@ -18,8 +18,8 @@ from starlette.exceptions import HTTPException
 from shared import order_store
 from shared.batched_writes import status_advances
 from shared.db import DatabaseUnavailable, get_database
-from shared.events import SOURCES, EventType, valid_traceparent
-from shared.lifecycle import OrderStatus
+from shared.events import SOURCES, valid_traceparent
+from shared.lifecycle import OrderStatus, Transition, transition_to
 from shared.metrics import EVENT_HANDLING, EVENTS_HANDLED
 from shared.order_moves import Move
 from shared.publisher import get_publisher
@@ -28,22 +28,11 @@ from shared.settings import Settings, get_settings
 log = logging.getLogger("orders.steps")
 
 
-@dataclass(frozen=True)
-class Step:
-    accepts: EventType
-    reaches: OrderStatus
-    announces: EventType
-    delay_setting: str
-
-    def delay(self, settings: Settings) -> float:
-        seconds: float = getattr(settings, self.delay_setting)
-        return seconds
-
-
-CONFIRM = Step(
-    EventType.CREATED, OrderStatus.CONFIRMED, EventType.CONFIRMED, "confirm_delay_seconds"
-)
-SHIP = Step(EventType.CONFIRMED, OrderStatus.SHIPPED, EventType.SHIPPED, "ship_delay_seconds")
+# A step is one transition of the lifecycle (`shared/lifecycle.py`): the event it accepts, the
+# status it reaches, the event announcing it, its delay.
+Step = Transition
+CONFIRM = transition_to(OrderStatus.CONFIRMED)
+SHIP = transition_to(OrderStatus.SHIPPED)
 
 
 @dataclass(frozen=True)

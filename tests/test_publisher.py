@@ -10,6 +10,7 @@ import pytest
 from shared.auth import owned_key
 from shared.db import get_database
 from shared.events import OrderEvent
+from shared.lifecycle import IN_FLIGHT
 from shared.outbox import OUTBOX_COLUMNS
 from shared.publisher import BrokerUnavailable, Publisher, get_publisher
 from shared.relay import FORGET_BATCH, sweep
@@ -17,7 +18,7 @@ from shared.settings import Settings, get_settings
 from tests.kafka_support import read_topics, wait_for_records
 from tests.support import free_port, order_body
 
-NO_REDRIVE = (1e9, 1e9)
+NO_REDRIVE = dict.fromkeys(IN_FLIGHT, 1e9)
 
 
 def _unreachable_broker() -> Settings:

@@ -20,7 +20,7 @@ from functions.orders_http.http_input import (
     ORDER_ID_PATTERN,
 )
 from shared.auth import OPEN_PATHS
-from shared.lifecycle import OrderStatus
+from shared.lifecycle import LIFECYCLE
 from shared.problems import PROBLEM_TYPE_BASE
 from shared.schemas import (
     IDENTIFIER_PATTERN,
@@ -209,7 +209,7 @@ def _orders(max_page_size: int) -> dict[str, Any]:
                 _query(
                     "status",
                     "Only orders of this status",
-                    {"type": "string", "enum": [status.value for status in OrderStatus]},
+                    {"type": "string", "enum": [stage.status.value for stage in LIFECYCLE]},
                 ),
                 _query(
                     "customer_id",
