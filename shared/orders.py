@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from enum import StrEnum
 from uuid import UUID, uuid4
 
 import orjson
@@ -10,8 +10,44 @@ import orjson
 from shared.lifecycle import OrderStatus, is_editable
 from shared.schemas import OrderIn
 
-Order = dict[str, Any]
-"""An order as the API shows it: the shape of `shared.schemas.OrderOut`, JSON-ready for orjson."""
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One line of an order."""
+
+    sku: str
+    quantity: int
+    unit_price_cents: int
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """An order as the domain and the store hold it; its JSON (`to_json`, fields in this order)
+    is the shape of `shared.schemas.OrderOut`, the API's and every event's. One time field per
+    status of the lifecycle (`shared/lifecycle.py`), named as its column."""
+
+    id: UUID
+    customer_id: str
+    items: tuple[Item, ...]
+    total_cents: int
+    status: OrderStatus
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    confirmed_at: datetime | None = None
+    shipped_at: datetime | None = None
+
+
+class Outcome(StrEnum):
+    """What handling an event came to (the metrics' and logs' `outcome`)."""
+
+    APPLIED = "applied"
+    # Already done: the order is past the change (a redelivery, a replay, a racing replica).
+    DUPLICATE = "duplicate"
+    # The order is gone (deleted).
+    OBSOLETE = "obsolete"
+    # Not now (the database, or the broker, unreachable): asked to be sent again.
+    RETRY = "retry"
 
 
 def to_json(value: object) -> bytes:
@@ -52,19 +88,21 @@ class IdempotencyKeyReused(OrderError):
         super().__init__("this Idempotency-Key was already used with a different request body")
 
 
+def items_of(body: OrderIn) -> tuple[Item, ...]:
+    return tuple(Item(item.sku, item.quantity, item.unit_price_cents) for item in body.items)
+
+
 def new_order(body: OrderIn, now: datetime) -> Order:
-    return {
-        "id": uuid4(),
-        "customer_id": body.customer_id,
-        "items": body.model_dump()["items"],
-        "total_cents": body.total_cents,
-        "status": OrderStatus.CREATED.value,
-        "version": 1,
-        "created_at": now,
-        "updated_at": now,
-        "confirmed_at": None,
-        "shipped_at": None,
-    }
+    return Order(
+        id=uuid4(),
+        customer_id=body.customer_id,
+        items=items_of(body),
+        total_cents=body.total_cents,
+        status=OrderStatus.CREATED,
+        version=1,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 def refuse_change(

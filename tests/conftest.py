@@ -11,7 +11,6 @@ import asyncpg
 import httpx
 import pytest
 
-from shared.batched_writes import order_inserts, status_advances
 from shared.db import get_database
 from shared.events import ALL_TOPICS
 from shared.kafka import ensure_topics
@@ -43,8 +42,6 @@ def database_url() -> Iterator[str]:
     os.environ["DATABASE_URL"] = url
     get_settings.cache_clear()
     get_database.cache_clear()
-    order_inserts.cache_clear()
-    status_advances.cache_clear()
     yield url
     if postgres is not None:
         postgres.stop()

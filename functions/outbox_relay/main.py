@@ -6,6 +6,7 @@ from starlette.exceptions import HTTPException
 
 from shared.db import DatabaseUnavailable, get_database
 from shared.metrics import EVENTS_HANDLED
+from shared.orders import Outcome
 from shared.publisher import BrokerUnavailable, get_publisher
 from shared.relay import overdue_after, sweep
 from shared.settings import get_settings
@@ -32,6 +33,6 @@ async def outbox_relay(event: CloudEvent) -> None:
     try:
         await sweep(settings, get_database(), get_publisher(), overdue_after(settings))
     except (DatabaseUnavailable, BrokerUnavailable) as exc:
-        EVENTS_HANDLED.labels(PING_TYPE, "retry").inc()
+        EVENTS_HANDLED.labels(PING_TYPE, Outcome.RETRY).inc()
         raise retry_later(f"relay could not finish: {exc}", settings) from exc
-    EVENTS_HANDLED.labels(PING_TYPE, "applied").inc()
+    EVENTS_HANDLED.labels(PING_TYPE, Outcome.APPLIED).inc()
