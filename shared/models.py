@@ -1,4 +1,7 @@
-"""The tables, defined once: Alembic migrates from these, the runtime's SQL names their columns."""
+"""The tables, defined once, for Alembic alone: migrations are written from these and checked
+against them (`alembic check`). Nothing reads or writes through them at runtime: the store's SQL
+(asyncpg, `shared/order_store.py`) names their columns, and an order in code is
+`shared.orders.Order`, whose fields are the orders table's columns (`tests/test_migrations.py`)."""
 
 from datetime import datetime
 from typing import Any
@@ -28,6 +31,8 @@ def _timestamp(nullable: bool = False) -> Any:
 
 
 class Order(SQLModel, table=True):
+    """The orders table (the order itself, in code, is `shared.orders.Order`)."""
+
     __tablename__ = "orders"
     __table_args__ = (
         Index("ix_orders_customer_seq", "customer_id", "seq"),

@@ -7,7 +7,7 @@ from uuid import UUID, uuid4
 
 import orjson
 
-from shared.lifecycle import OrderStatus, is_editable
+from shared.lifecycle import EDITABLE_STATUSES, OrderStatus, is_editable
 from shared.schemas import OrderIn
 
 
@@ -67,7 +67,8 @@ class OrderNotFound(OrderError):
 
 class OrderNotEditable(OrderError):
     def __init__(self, order_id: UUID, status: str) -> None:
-        super().__init__(f"order {order_id} is {status}; only CREATED orders can be changed")
+        editable = " or ".join(sorted(EDITABLE_STATUSES))
+        super().__init__(f"order {order_id} is {status}; only {editable} orders can be changed")
 
 
 @dataclass

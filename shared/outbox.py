@@ -12,7 +12,7 @@ OUTBOX_COLUMNS = ("id", "order_id", "type", "source", "time", "data", "tracepare
 COLUMNS = ", ".join(OUTBOX_COLUMNS)
 
 
-# Column types, for the INSERT ... SELECT form, where PostgreSQL cannot infer them.
+# Column types, for the arrays' form, where PostgreSQL cannot infer them.
 _TYPES = ("uuid", "uuid", "text", "text", "timestamptz", "bytea", "text")
 
 
@@ -22,21 +22,16 @@ def event_arrays_sql(first_placeholder: int) -> str:
     return ", ".join(f"${n}::{kind}[]" for n, kind in zip(numbers, _TYPES, strict=True))
 
 
-def insert_event_sql(
-    first_placeholder: int = 1, *, from_rows: str | None = None, arrays: bool = False
-) -> str:
-    """INSERT of one event whose values are the placeholders from `first_placeholder` on;
-    with `from_rows` (a CTE's name), one event for each of its rows (none if it has none);
-    with `arrays`, each placeholder is an array holding that column of many events."""
+def insert_event_sql(first_placeholder: int = 1, *, arrays: bool = False) -> str:
+    """INSERT of one event whose values are the placeholders from `first_placeholder` on; with
+    `arrays`, each placeholder is an array holding that column of many events (for one event,
+    the plain form is the cheaper)."""
     if arrays:
         columns = event_arrays_sql(first_placeholder)
         return f"INSERT INTO outbox ({COLUMNS}) SELECT * FROM unnest({columns})"
     numbers = range(first_placeholder, first_placeholder + len(OUTBOX_COLUMNS))
-    if from_rows is None:
-        values = ", ".join(f"${n}" for n in numbers)
-        return f"INSERT INTO outbox ({COLUMNS}) VALUES ({values})"
-    typed = ", ".join(f"${n}::{kind}" for n, kind in zip(numbers, _TYPES, strict=True))
-    return f"INSERT INTO outbox ({COLUMNS}) SELECT {typed} FROM {from_rows}"
+    values = ", ".join(f"${n}" for n in numbers)
+    return f"INSERT INTO outbox ({COLUMNS}) VALUES ({values})"
 
 
 INSERT_EVENT = insert_event_sql()
