@@ -1,7 +1,10 @@
-"""A local stand-in for Knative's KafkaSource (unordered mode), driven by its manifest.
+"""A local stand-in for Knative's KafkaSource, driven by its manifest.
 
 Per source: one consumer group; each record is POSTed to the sink as a binary-mode CloudEvent
-(made by the CloudEvents SDK: `source_events`), many at once; 5xx, 404, 408, 409, 429 and network
+(made by the CloudEvents SDK: `source_events`), as the manifest's `ordering` says: `unordered`,
+many at once; `ordered`, one at a time per partition, in offset order (a record's delivery,
+retries and dead-lettering included, ends before the next one's begins), partitions side by
+side. 5xx, 404, 408, 409, 429 and network
 errors are retried with the manifest's backoff; anything else, or a record that exhausts its
 retries, goes to the dead-letter topic with Knative's error attributes. A kept-alive connection
 the function closed as a delivery went out on it (its idle timeout raced the request) is no
@@ -25,6 +28,7 @@ from shared.local.signing import TokenMinter, source_subject
 from shared.settings import Settings
 
 RETRYABLE = frozenset({404, 408, 409, 429})
+ORDERINGS = ("ordered", "unordered")
 log = logging.getLogger("orders.kafka_source")
 
 
@@ -124,6 +128,13 @@ class LocalKafkaSource:
         # As Knative with `authentication-oidc`: a token only when the sink names an audience.
         self._minter = minter if spec.sink_audience else None
         self._subject = source_subject(spec.namespace, spec.name, "KafkaSource")
+        if spec.ordering not in ORDERINGS:
+            raise ValueError(
+                f"KafkaSource {spec.name}: ordering {spec.ordering!r} is not one of {ORDERINGS}"
+            )
+        self._ordered = spec.ordering == "ordered"
+        # Ordered: the delivery of each partition's latest record, which the next one waits for.
+        self._last: dict[Partition, asyncio.Task[None]] = {}
         self._slots = asyncio.Semaphore(max_in_flight)
         self._progress: dict[Partition, PartitionProgress] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -171,7 +182,10 @@ class LocalKafkaSource:
                         await self._slots.acquire()
                         tp = (record.topic, record.partition)
                         self._progress.setdefault(tp, PartitionProgress()).started(record.offset)
-                        task = asyncio.create_task(self._deliver(record, tp))
+                        after = self._last.get(tp) if self._ordered else None
+                        task = asyncio.create_task(self._deliver(record, tp, after))
+                        if self._ordered:
+                            self._last[tp] = task
                         self._tasks.add(task)
                         task.add_done_callback(self._tasks.discard)
                 finally:
@@ -205,8 +219,13 @@ class LocalKafkaSource:
             except KafkaError as exc:  # e.g. a rebalance took the partition: it is redelivered
                 log.warning("commit failed: %r", exc)
 
-    async def _deliver(self, record: Record, tp: Partition) -> None:
+    async def _deliver(
+        self, record: Record, tp: Partition, after: asyncio.Task[None] | None = None
+    ) -> None:
+        """Deliver `record`, once `after` (the delivery before it, when ordered) has ended."""
         try:
+            if after is not None:
+                await asyncio.wait([after])
             request = source_events.delivery(record, self.spec)
             delivery = self.spec.delivery
             attempt = 0
