@@ -24,7 +24,7 @@ from shared.db import Database
 from shared.events import EventType, OrderEvent, order_event
 from shared.idempotency_keys import KeyClaim
 from shared.lifecycle import EDITABLE_STATUSES, TIME_COLUMNS, OrderStatus
-from shared.orders import Item, Order, refuse_change, to_json
+from shared.orders import Order, refuse_change, to_json
 from shared.schemas import OrderIn
 
 # The order's fields are the table's columns (but `seq`, the table's own).
@@ -78,6 +78,8 @@ DELETE FROM orders WHERE id = $1 AND ($2::int[] IS NULL OR version = ANY($2))
 RETURNING {COLUMNS}"""
 
 _values = attrgetter(*ORDER_COLUMNS)
+_ITEMS = ORDER_COLUMNS.index("items")
+_STATUS = ORDER_COLUMNS.index("status")
 
 
 class Changed(NamedTuple):
@@ -90,10 +92,10 @@ class Changed(NamedTuple):
 
 def order_of(row: asyncpg.Record) -> Order:
     """The order a row of `ORDER_COLUMNS` holds."""
-    values = {column: row[column] for column in ORDER_COLUMNS}
-    values["items"] = tuple(Item(**item) for item in values["items"])
-    values["status"] = OrderStatus(values["status"])
-    return Order(**values)
+    values = [row[column] for column in ORDER_COLUMNS]
+    values[_ITEMS] = tuple(values[_ITEMS])
+    values[_STATUS] = OrderStatus(values[_STATUS])
+    return Order(*values)
 
 
 async def create_order(
@@ -225,9 +227,6 @@ async def _insert_announced_orders(
         INSERT_ANNOUNCED_ORDERS, *zip(*orders, strict=True), *zip(*events, strict=True)
     )
     return {event.order_id: event for _, event in announced}
-
-
-_ITEMS = ORDER_COLUMNS.index("items")
 
 
 def _array_values(order: Order) -> list[object]:

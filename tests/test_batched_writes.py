@@ -132,6 +132,11 @@ async def test_concurrent_steps_move_each_order_once_and_announce_the_moved_row(
         shown = orjson.loads(event.data)
         assert (shown["status"], shown["version"]) == ("CONFIRMED", 2)
         assert datetime.fromisoformat(shown["confirmed_at"]) == event.time
+    # The event's data is the moved order's JSON, byte for byte.
+    async with get_database().connection() as conn:
+        order = await order_store.get_order(conn, moved[0].order_id)
+    assert order is not None
+    assert to_json(order) == moved[0].data
 
 
 async def test_a_bad_row_fails_only_its_own_step(db: asyncpg.Connection) -> None:
