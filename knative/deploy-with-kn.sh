@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Deploy by hand with kubectl and kn what terraform/app applies: the same manifests, the same
 # settings. Needs Knative Serving + Eventing (with the Kafka source and sink), Strimzi and
-# CloudNativePG on the cluster, and the image where the cluster can pull it: side-loaded under
-# kind.local/ (the default, as the README's "Deploy" builds it), or pinned by digest:
+# CloudNativePG on the cluster, and the image where the cluster can pull it, named so that a new
+# build is a new name (a rebuilt tag would re-run neither the migration nor a rollout):
+# side-loaded under kind.local/ with a tag taken from the image's id, as the README's "Deploy"
+# builds it, or pinned by digest:
 #   IMAGE=registry.example/orders@sha256:<digest> bash knative/deploy-with-kn.sh
 # Knative resolves every other tag to a digest through its registry (registries-skipping-tag-
 # resolving in config-deployment lists kind.local, ko.local and dev.local by default).
 # (EVENT_AUTH=true also turns on the check of who fires the event functions.)
 set -euo pipefail
 cd "$(dirname "$0")"
-: "${IMAGE:=kind.local/orders:dev}"
+: "${IMAGE:?set IMAGE: a kind.local/ tag made from the image id (README, Deploy) or name@sha256:<digest>}"
 case "$IMAGE" in
   kind.local/* | ko.local/* | dev.local/* | *@sha256:*) ;;
   *) echo "IMAGE=$IMAGE: use a kind.local/, ko.local/ or dev.local/ tag or pin it by digest" >&2; exit 2 ;;
@@ -37,17 +39,24 @@ YAML
 kubectl wait --for=condition=Ready -n "$NS" cluster.postgresql.cnpg.io/orders-db --timeout=15m
 kubectl wait --for=condition=Ready -n "$NS" kafka/orders --timeout=20m
 
-# Migrations first: every function expects the schema at the Alembic head.
-kubectl delete job -n "$NS" orders-migrate --ignore-not-found
+# Migrations first: every function expects the schema at the Alembic head. The Job is named after
+# the image (as terraform/app names it), so a new image migrates again and the same one is left be.
+JOB="orders-migrate-$(printf %s "$IMAGE" | { sha256sum 2>/dev/null || shasum -a 256; } | cut -c1-12)"
 kubectl apply -f - <<YAML
 apiVersion: batch/v1
 kind: Job
-metadata: {name: orders-migrate, namespace: $NS}
+metadata: {name: $JOB, namespace: $NS}
 spec:
   backoffLimit: 4
   template:
+    metadata: {labels: {app: orders-migrate}}
     spec:
       restartPolicy: Never
+      automountServiceAccountToken: false
+      securityContext:
+        runAsNonRoot: true
+        runAsUser: 10001
+        seccompProfile: {type: RuntimeDefault}
       containers:
         - name: migrate
           image: $IMAGE
@@ -56,25 +65,29 @@ spec:
           env:
             - name: DATABASE_URL
               valueFrom: {secretKeyRef: {name: orders-db-app, key: uri}}
+          resources:
+            requests: {cpu: 100m, memory: 128Mi}
+            limits: {cpu: "1", memory: 256Mi}
+          securityContext:
+            allowPrivilegeEscalation: false
+            readOnlyRootFilesystem: true
+            capabilities: {drop: [ALL]}
 YAML
-kubectl wait --for=condition=Complete -n "$NS" job/orders-migrate --timeout=10m
+kubectl wait --for=condition=Complete -n "$NS" "job/$JOB" --timeout=10m
 
-deploy() {  # name target max-scale target-concurrency container-concurrency timeout [--cluster-local]
-  kn service apply "$1" --namespace "$NS" --image "$IMAGE" \
-    --env FUNCTION_TARGET="$2" \
-    --env-value-from DATABASE_URL=secret:orders-db-app:uri \
-    --env-from config-map:orders-config \
-    --scale-min 0 --scale-max "$3" --scale-target "$4" --concurrency-limit "$5" --timeout "$6" \
-    --probe-liveness http::8080:/healthz --probe-readiness http::8080:/readyz \
-    --request cpu=100m,memory=96Mi --limit cpu=1,memory=256Mi "${@:7}"
+# The Services are services.yaml itself: `kn service apply --filename` takes each document whole
+# (sizes, timeouts, concurrency, scale, probes, security context, environment) and only the image
+# changes here (kn notes it in its client.knative.dev/user-image annotation), so this path cannot
+# drift from terraform's.
+service() {  # name -> its Service document of services.yaml
+  awk -v name="$1" 'BEGIN { RS = "\n---\n" } $0 ~ "\nkind: Service\n" && $0 ~ "\n  name: " name "\n"' services.yaml
 }
-deploy orders-http orders_http 10 100 0 30
-# The event functions also take who may fire them: the audience their source names
-# (sink.audience in kafka-sources.yaml, ping-source.yaml) and orders-event-auth.
-sender() { echo --env "EVENT_AUTH_AUDIENCE=serving.knative.dev/service/$NS/$1" --env-from config-map:orders-event-auth; }
-deploy confirm confirm 10 500 0 300 --cluster-local $(sender confirm)
-deploy ship ship 10 500 0 300 --cluster-local $(sender ship)
-deploy outbox-relay outbox_relay 2 1 1 120 --cluster-local $(sender outbox-relay)
+manifests=$(mktemp -d)
+trap 'rm -rf "$manifests"' EXIT
+for name in orders-http confirm ship outbox-relay; do
+  service "$name" > "$manifests/$name.yaml"
+  kn service apply "$name" --namespace "$NS" --filename "$manifests/$name.yaml" --image "$IMAGE"
+done
 
 kubectl apply -f dead-letter-sink.yaml -f kafka-sources.yaml -f ping-source.yaml
 kn service describe orders-http --namespace "$NS" -o url

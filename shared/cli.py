@@ -1,4 +1,5 @@
-"""The `orders` console script: serve a function, migrate, relay, dispatch, run it all locally."""
+"""The `orders` console script: serve a function, migrate, relay, dispatch, run it all locally,
+act on dead letters."""
 
 import argparse
 import logging
@@ -80,7 +81,22 @@ def main(argv: list[str] | None = None) -> int:
     watch.add_argument(
         "--from-beginning", action="store_true", help="first what the topics hold already"
     )
+    dlq = commands.add_parser("dlq", help="the dead letters (orders.dlq): list, replay")
+    dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True)
+    dlq_list = dlq_commands.add_parser(
+        "list", help="each dead letter and why it was refused; commits no offsets"
+    )
+    dlq_list.add_argument("--json", action="store_true", help="one JSON object a line")
+    replay = dlq_commands.add_parser(
+        "replay", help="put dead-lettered events back on their topic, as they were published"
+    )
+    replay.add_argument("event_ids", nargs="*", metavar="EVENT_ID", help="the events' ids")
+    replay.add_argument("--all", action="store_true", help="every dead-lettered event, once")
+    for dlq_command in (dlq_list, replay):
+        dlq_command.add_argument("--topic", help="the dead-letter topic (default: orders.dlq)")
     args = parser.parse_args(argv)
+    if args.command == "dlq" and args.dlq_command == "replay" and bool(args.event_ids) == args.all:
+        replay.error("name the events to replay, or --all (not both)")
 
     if args.command == "serve":
         from shared import startup
@@ -112,6 +128,16 @@ def main(argv: list[str] | None = None) -> int:
         from shared.local.watch import run as watch_events
 
         return watch_events(args.from_beginning)
+    elif args.command == "dlq":
+        from shared.messaging.dead_letters import run as dead_letters
+
+        return dead_letters(
+            args.dlq_command,
+            as_json=getattr(args, "json", False),
+            event_ids=getattr(args, "event_ids", ()),
+            everything=getattr(args, "all", False),
+            topic=args.topic,
+        )
     elif args.command == "dev":
         from shared.local.dev import run
 

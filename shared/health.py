@@ -6,9 +6,10 @@ from starlette.responses import Response
 
 from shared.db import Database, DatabaseUnavailable
 from shared.problems import service_unavailable
+from shared.store.schema_version import CODE_SCHEMA_NUMBER, not_ready_because, revision_id
 
-# The Alembic revision this code expects; a test keeps it equal to the migrations' head.
-SCHEMA_REVISION = "0003"
+# The Alembic revision of the head this code was written for; readiness takes it or any later.
+SCHEMA_REVISION = revision_id(CODE_SCHEMA_NUMBER)
 
 
 def alive() -> Response:
@@ -16,15 +17,16 @@ def alive() -> Response:
 
 
 async def ready(database: Database, retry_after_seconds: int) -> Response:
-    """Ready when the database answers and its schema is the one this code was written for."""
+    """Ready when the database answers and its schema is at or past the one this code was
+    written for (`shared/store/schema_version.py`)."""
     try:
         revision = await database.fetch_value("SELECT version_num FROM alembic_version")
     except DatabaseUnavailable as exc:
         return service_unavailable("not-ready", f"{exc.reason}: {exc}", retry_after_seconds)
     except asyncpg.UndefinedTableError:
         revision = None
-    if revision != SCHEMA_REVISION:
-        detail = f"database schema is at {revision!r}, this code needs {SCHEMA_REVISION!r}"
+    detail = not_ready_because(revision)
+    if detail is not None:
         return service_unavailable("not-ready", detail, retry_after_seconds)
     return Response(
         orjson.dumps({"status": "ready", "schema": revision}), media_type="application/json"

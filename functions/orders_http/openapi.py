@@ -335,7 +335,7 @@ def _paths(max_page_size: int) -> dict[str, Any]:
                 "responses": {
                     "200": _json(
                         _object(status={"const": "ready"}, schema={"type": "string"}),
-                        "The database answers and its schema is the one this code needs",
+                        "The database answers and its schema is at or past the one this code needs",
                     ),
                     "503": _problem(
                         503,

@@ -89,11 +89,12 @@ resource "kubernetes_manifest" "event_auth_config" {
   depends_on = [kubernetes_namespace_v1.orders]
 }
 
-# Runs `orders migrate` (wait for the database, then alembic upgrade head) once per apply of a
-# new image, before any function starts.
+# Runs `orders migrate` (wait for the database, then alembic upgrade head) once per image, before
+# any function starts: the Job is named after the image (local.migrate_job), so a new image is a
+# new Job that migrates again, and the same image leaves the finished Job as it is.
 resource "kubernetes_job_v1" "migrate" {
   metadata {
-    name      = "orders-migrate"
+    name      = local.migrate_job
     namespace = var.namespace
   }
   spec {
@@ -165,6 +166,8 @@ resource "kubernetes_manifest" "services" {
     kubernetes_manifest.config,
     kubernetes_manifest.event_auth_config,
     kubernetes_manifest.kafka_topics,
+    kubernetes_config_map_v1_data.knative_domain,
+    kubernetes_annotations.knative_controller_restart,
   ]
 
   wait {

@@ -62,3 +62,30 @@ resource "kubernetes_config_map_v1_data" "knative_certmanager" {
   force      = true
   depends_on = [kubernetes_manifest.issuer]
 }
+
+# Knative Serving's controller reads config-network once, at start-up, to decide whether to run
+# its cert-manager integration (knative/serving cmd/controller/main.go,
+# shouldEnableNetCertManagerController), so with external-domain-tls turned on after it started
+# no certificate is ever issued, and, http-protocol being Redirected, no public Service becomes
+# Ready. Knative's docs (serving/encryption/external-domain-tls.md) say to restart it:
+# `kubectl rollout restart deploy/controller -n knative-serving`. This is that restart: an
+# annotation of the Deployment's pod template, a hash of config-network's data as set here, so it
+# rolls once the setting is written and again whenever it changes; by then the issuer is Ready and
+# config-certmanager names it. The Services wait for it (main.tf).
+resource "kubernetes_annotations" "knative_controller_restart" {
+  count       = var.tls ? 1 : 0
+  api_version = "apps/v1"
+  kind        = "Deployment"
+  metadata {
+    name      = "controller"
+    namespace = "knative-serving"
+  }
+  template_annotations = {
+    "orders/config-network-sha256" = sha256(jsonencode(kubernetes_config_map_v1_data.knative_tls[0].data))
+  }
+  force = true
+  depends_on = [
+    kubernetes_manifest.issuer,
+    kubernetes_config_map_v1_data.knative_certmanager,
+  ]
+}

