@@ -21,7 +21,8 @@ class Item(TypedDict):
     unit_price_cents: int
 
 
-@dataclass(frozen=True, slots=True)
+# Not slotted: orjson writes a slotted dataclass at twice the CPU of one with a __dict__.
+@dataclass(frozen=True)
 class Order:
     """An order as the domain and the store hold it; its JSON (`to_json`, fields in this order)
     is the shape of `shared.schemas.OrderOut`, the API's and every event's. One time field per
@@ -92,8 +93,10 @@ class IdempotencyKeyReused(OrderError):
 
 def items_of(body: OrderIn) -> tuple[Item, ...]:
     return tuple(
-        Item(sku=item.sku, quantity=item.quantity, unit_price_cents=item.unit_price_cents)
-        for item in body.items
+        [
+            Item(sku=item.sku, quantity=item.quantity, unit_price_cents=item.unit_price_cents)
+            for item in body.items
+        ]
     )
 
 
