@@ -1,6 +1,7 @@
 """The lifecycle table (`shared/lifecycle.py`), and every place that must know each status."""
 
 import re
+from dataclasses import fields
 from pathlib import Path
 
 import asyncpg
@@ -22,6 +23,7 @@ from shared.lifecycle import (
 )
 from shared.local.manifests import kafka_sources, load_documents, service_env
 from shared.order_store import ORDER_COLUMNS
+from shared.orders import Order
 from shared.schemas import OrderOut
 from shared.settings import Settings
 
@@ -62,7 +64,7 @@ def _function(transition: Transition) -> str:
     return SOURCES[transition.announces].removeprefix("/orders/")
 
 
-@pytest.mark.parametrize("stage", LIFECYCLE, ids=str)
+@pytest.mark.parametrize("stage", LIFECYCLE, ids=lambda stage: str(stage.status))
 def test_events_py_has_the_type_topic_and_source_announcing_each_status(stage: Stage) -> None:
     assert stage.announced_by in TOPICS, f"shared/events.py: TOPICS has no topic for {stage}"
     assert stage.announced_by in SOURCES, f"shared/events.py: SOURCES has no source for {stage}"
@@ -75,7 +77,9 @@ def test_events_py_has_the_type_topic_and_source_announcing_each_status(stage: S
 @pytest.mark.parametrize("transition", TRANSITIONS, ids=lambda t: str(t.reaches))
 def test_settings_name_each_steps_delay(transition: Transition) -> None:
     setting = f"{_function(transition)}_delay_seconds"
-    assert setting in Settings.model_fields, f"shared/settings.py: no {setting} for {transition}"
+    assert setting in Settings.model_fields, (
+        f"shared/settings.py: no {setting} for {transition.reaches}"
+    )
     assert transition.delay(Settings.model_validate({setting: 1.25})) == 1.25, (
         f"shared/lifecycle.py: the delay of {transition.reaches} must read {setting}"
     )
@@ -83,11 +87,14 @@ def test_settings_name_each_steps_delay(transition: Transition) -> None:
     assert f"{setting.upper()} " in terraform, f"terraform/app/manifests.tf: no {setting.upper()}"
 
 
-@pytest.mark.parametrize("stage", LIFECYCLE, ids=str)
+@pytest.mark.parametrize("stage", LIFECYCLE, ids=lambda stage: str(stage.status))
 def test_each_status_has_its_time_column_everywhere(stage: Stage) -> None:
     column = stage.time_column
     table = models.Order.__table__.columns.keys()  # type: ignore[attr-defined]
     assert column in table, f"shared/models.py: the orders table has no {column}"
+    assert column in {field.name for field in fields(Order)}, (
+        f"shared/orders.py: Order has no field {column}"
+    )
     assert column in ORDER_COLUMNS, f"shared/order_store.py: ORDER_COLUMNS has no {column}"
     assert column in OrderOut.model_fields, f"shared/schemas.py: OrderOut has no {column}"
     migrated = "".join(path.read_text() for path in sorted(MIGRATIONS.glob("*.py")))
