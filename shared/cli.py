@@ -8,6 +8,7 @@ from contextlib import contextmanager
 
 
 async def _relay(redrive_all: bool) -> None:
+    from shared.domain.lifecycle import IN_FLIGHT
     from shared.flows.relay import overdue_after, sweep
     from shared.messaging.publisher import get_publisher
     from shared.settings import get_settings
@@ -15,7 +16,7 @@ async def _relay(redrive_all: bool) -> None:
 
     settings = get_settings()
     publisher = get_publisher()
-    redrive_after = (0.0, 0.0) if redrive_all else overdue_after(settings)
+    redrive_after = dict.fromkeys(IN_FLIGHT, 0.0) if redrive_all else overdue_after(settings)
     try:
         report = await sweep(settings, get_database(), publisher, redrive_after)
         logging.getLogger("orders.relay").info("sweep done: %s", report)

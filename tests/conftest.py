@@ -18,7 +18,6 @@ from shared.messaging.kafka import ensure_topics
 from shared.messaging.publisher import get_publisher
 from shared.runtime.serve import function_app
 from shared.settings import get_settings
-from shared.store.batched_writes import order_inserts, status_advances
 from shared.store.db import get_database
 from shared.store.migrate import upgrade_to_head
 from tests.support import free_port
@@ -43,8 +42,6 @@ def database_url() -> Iterator[str]:
     os.environ["DATABASE_URL"] = url
     get_settings.cache_clear()
     get_database.cache_clear()
-    order_inserts.cache_clear()
-    status_advances.cache_clear()
     yield url
     if postgres is not None:
         postgres.stop()

@@ -25,6 +25,7 @@ from shared.domain.events import (
     TRACEPARENT_PATTERN,
     EventType,
 )
+from shared.domain.lifecycle import TRANSITIONS
 from shared.domain.schemas import OrderOut
 
 _REF = "#/components/schemas/{model}"
@@ -61,8 +62,10 @@ _WHEN = {
     EventType.CREATED: "an order was created (`POST /`)",
     EventType.UPDATED: "an order was replaced while CREATED (`PUT /{id}`)",
     EventType.DELETED: "an order was deleted (`DELETE /{id}`); the data is the order as it was",
-    EventType.CONFIRMED: "an order moved from CREATED to CONFIRMED",
-    EventType.SHIPPED: "an order moved from CONFIRMED to SHIPPED",
+    **{
+        step.announces: f"an order moved from {step.leaves} to {step.reaches}"
+        for step in TRANSITIONS
+    },
 }
 
 

@@ -1,4 +1,5 @@
-"""The five CRUD routes. Each state change is one unit of work."""
+"""The five CRUD routes. Each state change is one call into the store (one unit of work),
+then the publish of the event it wrote."""
 
 import hashlib
 import logging
@@ -13,9 +14,9 @@ from shared.domain.events import EventType, order_event, valid_traceparent
 from shared.domain.orders import OrderNotFound, new_order, to_json
 from shared.messaging.publisher import get_publisher
 from shared.settings import Settings
-from shared.store import idempotency_keys, order_store, outbox
-from shared.store.batched_writes import order_inserts
+from shared.store import order_store
 from shared.store.db import Database
+from shared.store.idempotency_keys import KeyClaim
 
 JSON = "application/json"
 log = logging.getLogger("orders.http")
@@ -49,30 +50,26 @@ async def create_order(request: Request, db: Database, settings: Settings) -> Re
     now = datetime.now(UTC)
     order = new_order(body, now)
     payload = to_json(order)
-    event = order_event(EventType.CREATED, order["id"], payload, now, _traceparent(request))
-    if key is None:
-        await order_inserts().write((order, event))
-    else:
+    event = order_event(EventType.CREATED, order.id, payload, now, _traceparent(request))
+    claim = None
+    if key is not None:
         request_hash = hashlib.sha256(
             orjson.dumps(body.model_dump(), option=orjson.OPT_SORT_KEYS)
         ).hexdigest()
-        async with db.transaction() as conn:
-            earlier = await idempotency_keys.claim(
-                conn, key, request_hash, order["id"], 201, payload.decode(), now
-            )
-            if earlier is not None:
-                first = orjson.loads(earlier[1])
-                return OrderResponse(earlier[1].encode(), first["version"], created=first["id"])
-            await order_store.insert_announced_order(conn, order, event)
+        claim = KeyClaim(key, request_hash, 201, payload.decode())
+    earlier = await order_store.create_order(db, order, event, claim)
+    if earlier is not None:
+        first = orjson.loads(earlier.body)
+        return OrderResponse(earlier.body.encode(), first["version"], created=first["id"])
     get_publisher().submit(event)
     # ORDER_LOG_LEVEL (DEBUG): a line per order is a tenth of the create path's CPU.
     log.log(
         settings.order_log_levelno,
         "order created: %s",
-        order["id"],
-        extra={"order_id": order["id"]},
+        order.id,
+        extra={"order_id": order.id},
     )
-    return OrderResponse(payload, 1, created=str(order["id"]))
+    return OrderResponse(payload, order.version, created=str(order.id))
 
 
 async def read_order(request: Request, db: Database, settings: Settings) -> Response:
@@ -81,7 +78,7 @@ async def read_order(request: Request, db: Database, settings: Settings) -> Resp
         order = await order_store.get_order(conn, order_id, http_input.caller_customer(request))
     if order is None:
         raise OrderNotFound(order_id)
-    return OrderResponse(to_json(order), order["version"])
+    return OrderResponse(to_json(order), order.version)
 
 
 async def list_orders(request: Request, db: Database, settings: Settings) -> Response:
@@ -101,26 +98,29 @@ async def replace_order(request: Request, db: Database, settings: Settings) -> R
     body = await order_body.read_order_in(request, settings.max_body_bytes)
     customer = http_input.require_own_customer(request, body.customer_id)
     expected = http_input.expected_versions(request)
-    now = datetime.now(UTC)
-    async with db.transaction() as conn:
-        order = await order_store.replace_order(conn, order_id, body, expected, now, customer)
-        payload = to_json(order)
-        event = order_event(EventType.UPDATED, order_id, payload, now, _traceparent(request))
-        await outbox.add_event(conn, event)
+    order, event = await order_store.replace_order(
+        db,
+        order_id,
+        body,
+        expected,
+        datetime.now(UTC),
+        customer=customer,
+        traceparent=_traceparent(request),
+    )
     get_publisher().submit(event)
-    return OrderResponse(payload, order["version"])
+    return OrderResponse(event.data, order.version)
 
 
 async def delete_order(request: Request, db: Database, settings: Settings) -> Response:
     order_id = http_input.order_id_from_path(request.path_params["order_id"])
     expected = http_input.expected_versions(request)
-    async with db.transaction() as conn:
-        order = await order_store.delete_order(
-            conn, order_id, expected, http_input.caller_customer(request)
-        )
-        event = order_event(
-            EventType.DELETED, order_id, to_json(order), datetime.now(UTC), _traceparent(request)
-        )
-        await outbox.add_event(conn, event)
+    _, event = await order_store.delete_order(
+        db,
+        order_id,
+        expected,
+        datetime.now(UTC),
+        customer=http_input.caller_customer(request),
+        traceparent=_traceparent(request),
+    )
     get_publisher().submit(event)
     return Response(status_code=204)

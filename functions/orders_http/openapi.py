@@ -19,7 +19,7 @@ from functions.orders_http.http_input import (
     MAX_IDEMPOTENCY_KEY_LENGTH,
     ORDER_ID_PATTERN,
 )
-from shared.domain.lifecycle import OrderStatus
+from shared.domain.lifecycle import LIFECYCLE
 from shared.domain.schemas import (
     IDENTIFIER_PATTERN,
     MAX_IDENTIFIER_LENGTH,
@@ -209,7 +209,7 @@ def _orders(max_page_size: int) -> dict[str, Any]:
                 _query(
                     "status",
                     "Only orders of this status",
-                    {"type": "string", "enum": [status.value for status in OrderStatus]},
+                    {"type": "string", "enum": [stage.status.value for stage in LIFECYCLE]},
                 ),
                 _query(
                     "customer_id",

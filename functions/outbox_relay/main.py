@@ -4,6 +4,7 @@ import functions_framework.aio
 from cloudevents.http import CloudEvent
 from starlette.exceptions import HTTPException
 
+from shared.domain.orders import Outcome
 from shared.flows.relay import overdue_after, sweep
 from shared.flows.steps import retry_later
 from shared.messaging.publisher import BrokerUnavailable, get_publisher
@@ -32,6 +33,6 @@ async def outbox_relay(event: CloudEvent) -> None:
     try:
         await sweep(settings, get_database(), get_publisher(), overdue_after(settings))
     except (DatabaseUnavailable, BrokerUnavailable) as exc:
-        EVENTS_HANDLED.labels(PING_TYPE, "retry").inc()
+        EVENTS_HANDLED.labels(PING_TYPE, Outcome.RETRY).inc()
         raise retry_later(f"relay could not finish: {exc}", settings) from exc
-    EVENTS_HANDLED.labels(PING_TYPE, "applied").inc()
+    EVENTS_HANDLED.labels(PING_TYPE, Outcome.APPLIED).inc()

@@ -5,9 +5,10 @@ publishes them before its transaction commits, so no row is published by two rel
 """
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
+from shared.domain.lifecycle import TRANSITIONS, OrderStatus
 from shared.messaging.publisher import Publisher
 from shared.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
 from shared.settings import Settings
@@ -28,10 +29,11 @@ class SweepReport:
     backlog: int
 
 
-def overdue_after(settings: Settings) -> tuple[float, float]:
-    """How old the driving event of a CREATED / CONFIRMED order may grow before a re-drive."""
+def overdue_after(settings: Settings) -> dict[OrderStatus, float]:
+    """How old the driving event of an order on its way (by status) may grow before a re-drive:
+    its next step's delay and the grace."""
     grace = settings.relay_overdue_seconds
-    return settings.confirm_delay_seconds + grace, settings.ship_delay_seconds + grace
+    return {step.leaves: step.delay(settings) + grace for step in TRANSITIONS}
 
 
 async def _until_short(batch: int, step: Callable[[], Awaitable[int]]) -> int:
@@ -48,7 +50,7 @@ async def sweep(
     settings: Settings,
     database: Database,
     publisher: Publisher,
-    redrive_after: tuple[float, float],
+    redrive_after: Mapping[OrderStatus, float],
 ) -> SweepReport:
     async def publish_unpublished() -> int:
         async with database.transaction() as conn:
@@ -71,7 +73,7 @@ async def sweep(
 
     published = await _until_short(BATCH, publish_unpublished)
     async with database.connection() as conn:
-        stalled = await outbox.driving_events(conn, *redrive_after)
+        stalled = await outbox.driving_events(conn, redrive_after)
     if stalled:
         # Handlers are idempotent: re-sending the event of an order that is merely slow is harmless.
         await publisher.publish(stalled)

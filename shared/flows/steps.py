@@ -15,35 +15,24 @@ from uuid import UUID
 from cloudevents.http import CloudEvent
 from starlette.exceptions import HTTPException
 
-from shared.domain.events import SOURCES, EventType, valid_traceparent
-from shared.domain.lifecycle import OrderStatus
+from shared.domain.events import SOURCES, valid_traceparent
+from shared.domain.lifecycle import OrderStatus, Transition, transition_to
+from shared.domain.orders import Outcome
 from shared.messaging.publisher import get_publisher
 from shared.metrics import EVENT_HANDLING, EVENTS_HANDLED
 from shared.settings import Settings, get_settings
-from shared.store import order_store
-from shared.store.batched_writes import status_advances
+from shared.store import order_moves
 from shared.store.db import DatabaseUnavailable, get_database
 from shared.store.order_moves import Move
 
 log = logging.getLogger("orders.steps")
 
 
-@dataclass(frozen=True)
-class Step:
-    accepts: EventType
-    reaches: OrderStatus
-    announces: EventType
-    delay_setting: str
-
-    def delay(self, settings: Settings) -> float:
-        seconds: float = getattr(settings, self.delay_setting)
-        return seconds
-
-
-CONFIRM = Step(
-    EventType.CREATED, OrderStatus.CONFIRMED, EventType.CONFIRMED, "confirm_delay_seconds"
-)
-SHIP = Step(EventType.CONFIRMED, OrderStatus.SHIPPED, EventType.SHIPPED, "ship_delay_seconds")
+# A step is one transition of the lifecycle (`shared/domain/lifecycle.py`): the event it
+# accepts, the status it reaches, the event announcing it, its delay.
+Step = Transition
+CONFIRM = transition_to(OrderStatus.CONFIRMED)
+SHIP = transition_to(OrderStatus.SHIPPED)
 
 
 @dataclass(frozen=True)
@@ -102,16 +91,20 @@ async def wait_out_delay(step: Step, occurred: datetime, settings: Settings) -> 
         await asyncio.sleep(min(remaining, delay))
 
 
-async def advance(step: Step, event: CloudEvent) -> str:
+async def advance(step: Step, event: CloudEvent) -> Outcome:
     """Handle one CloudEvent; returns the outcome: applied, duplicate or obsolete."""
     started = time.perf_counter()
     accepted = accept(step, event)
     settings = get_settings()
     await wait_out_delay(step, accepted.time, settings)
     try:
-        outcome = await _move(step, accepted)
+        # Whatever the row holds moves (the event's data may be stale or forged: only its
+        # order id counts), and the moved row is announced.
+        moved = await order_moves.advance(
+            get_database(), step, Move(accepted.order_id, accepted.traceparent)
+        )
     except DatabaseUnavailable as exc:
-        EVENTS_HANDLED.labels(step.accepts, "retry").inc()
+        EVENTS_HANDLED.labels(step.accepts, Outcome.RETRY).inc()
         log.warning(
             "%s, asking for a redelivery: %s",
             exc.reason,
@@ -119,27 +112,18 @@ async def advance(step: Step, event: CloudEvent) -> str:
             extra={"order_id": accepted.order_id, "event_id": accepted.id},
         )
         raise retry_later(exc.reason, settings) from exc
+    if moved.event is not None:
+        get_publisher().submit(moved.event)
+    outcome = moved.outcome
     EVENTS_HANDLED.labels(step.accepts, outcome).inc()
     EVENT_HANDLING.labels(step.accepts).observe(time.perf_counter() - started)
+    applied = outcome is Outcome.APPLIED
     # ORDER_LOG_LEVEL (DEBUG) for the common case: a line per step costs a tenth of its CPU.
     log.log(
-        settings.order_log_levelno if outcome == "applied" else logging.INFO,
+        settings.order_log_levelno if applied else logging.INFO,
         "order %s: %s",
-        step.reaches.lower() if outcome == "applied" else f"{outcome} {step.accepts}",
+        step.reaches.lower() if applied else f"{outcome} {step.accepts}",
         accepted.order_id,
         extra={"order_id": accepted.order_id, "event_id": accepted.id, "outcome": outcome},
     )
     return outcome
-
-
-async def _move(step: Step, accepted: AcceptedEvent) -> str:
-    """Move whatever the row holds (the event's data may be stale or forged: only its order id
-    counts) and announce the moved row."""
-    moves = status_advances(step.reaches, step.announces)
-    next_event = await moves.write(Move(accepted.order_id, accepted.traceparent))
-    if next_event is not None:
-        get_publisher().submit(next_event)
-        return "applied"
-    async with get_database().connection() as conn:
-        state = await order_store.order_state(conn, accepted.order_id)
-    return "obsolete" if state is None else "duplicate"

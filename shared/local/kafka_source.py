@@ -1,7 +1,10 @@
-"""A local stand-in for Knative's KafkaSource (unordered mode), driven by its manifest.
+"""A local stand-in for Knative's KafkaSource, driven by its manifest.
 
 Per source: one consumer group; each record is POSTed to the sink as a binary-mode CloudEvent
-(made by the CloudEvents SDK: `source_events`), many at once; 5xx, 404, 408, 409, 429 and network
+(made by the CloudEvents SDK: `source_events`), as the manifest's `ordering` says: `unordered`,
+many at once; `ordered`, one at a time per partition, in offset order (a record's delivery,
+retries and dead-lettering included, ends before the next one's begins), partitions side by
+side. 5xx, 404, 408, 409, 429 and network
 errors are retried with the manifest's backoff; anything else, or a record that exhausts its
 retries, goes to the dead-letter topic with Knative's error attributes. A kept-alive connection
 the function closed as a delivery went out on it (its idle timeout raced the request) is no
@@ -12,7 +15,8 @@ is done, so a crash redelivers what was in flight and skips nothing.
 
 import asyncio
 import logging
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Protocol
 
 import aiohttp
 from aiokafka.abc import ConsumerRebalanceListener
@@ -20,9 +24,11 @@ from aiokafka.abc import ConsumerRebalanceListener
 from shared.local import source_events
 from shared.local.manifests import KafkaSourceSpec
 from shared.local.signing import TokenMinter, source_subject
+from shared.messaging.kafka import Producer, Record
 from shared.settings import Settings
 
 RETRYABLE = frozenset({404, 408, 409, 429})
+ORDERINGS = ("ordered", "unordered")
 log = logging.getLogger("orders.kafka_source")
 
 
@@ -53,6 +59,26 @@ def is_retryable(status: int | None) -> bool:
     return status is None or status >= 500 or status in RETRYABLE
 
 
+# A partition, as (topic, partition number).
+Partition = tuple[str, int]
+
+
+class _TopicPartition(Protocol):
+    """An aiokafka `TopicPartition`."""
+
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def partition(self) -> int: ...
+
+
+class _Consumer(Protocol):
+    """What this code uses of an aiokafka `AIOKafkaConsumer` beyond iterating its records."""
+
+    async def commit(self, offsets: Mapping[object, int]) -> None: ...
+
+
 class PartitionProgress:
     """Offsets in flight on one partition, and the offset safe to commit."""
 
@@ -72,15 +98,17 @@ class _ForgetRevoked(ConsumerRebalanceListener):  # type: ignore[misc]
     """On a rebalance, stop committing for partitions this consumer no longer owns; on an
     assignment, tell whoever waits for this source to consume."""
 
-    def __init__(self, progress: dict[Any, PartitionProgress], assigned: asyncio.Event) -> None:
+    def __init__(
+        self, progress: dict[Partition, PartitionProgress], assigned: asyncio.Event
+    ) -> None:
         self._progress = progress
         self._assigned = assigned
 
-    async def on_partitions_revoked(self, revoked: Any) -> None:
+    async def on_partitions_revoked(self, revoked: Iterable[_TopicPartition]) -> None:
         for tp in revoked:
             self._progress.pop((tp.topic, tp.partition), None)
 
-    async def on_partitions_assigned(self, assigned: Any) -> None:
+    async def on_partitions_assigned(self, assigned: Iterable[_TopicPartition]) -> None:
         self._assigned.set()
 
 
@@ -100,8 +128,15 @@ class LocalKafkaSource:
         # As Knative with `authentication-oidc`: a token only when the sink names an audience.
         self._minter = minter if spec.sink_audience else None
         self._subject = source_subject(spec.namespace, spec.name, "KafkaSource")
+        if spec.ordering not in ORDERINGS:
+            raise ValueError(
+                f"KafkaSource {spec.name}: ordering {spec.ordering!r} is not one of {ORDERINGS}"
+            )
+        self._ordered = spec.ordering == "ordered"
+        # Ordered: the delivery of each partition's latest record, which the next one waits for.
+        self._last: dict[Partition, asyncio.Task[None]] = {}
         self._slots = asyncio.Semaphore(max_in_flight)
-        self._progress: dict[Any, PartitionProgress] = {}
+        self._progress: dict[Partition, PartitionProgress] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         # Set once the group has given this source its partitions: from then on it consumes.
         self.consuming = consuming or asyncio.Event()
@@ -119,7 +154,7 @@ class LocalKafkaSource:
             auto_offset_reset=self.spec.initial_offset,
             **client_options(self.settings),
         )
-        self._dead_letters = AIOKafkaProducer(**producer_options(self.settings))
+        self._dead_letters: Producer = AIOKafkaProducer(**producer_options(self.settings))
         timeout = aiohttp.ClientTimeout(total=self.spec.delivery.timeout)
         # Idle connections are let go a second before the functions' keep-alive would close
         # them, which makes the race rare; a delivery that still meets it goes out again on a
@@ -141,12 +176,16 @@ class LocalKafkaSource:
                 listener = _ForgetRevoked(self._progress, self.consuming)
                 consumer.subscribe(list(self.spec.topics), listener=listener)
                 committer = asyncio.create_task(self._commit_periodically(consumer))
+                record: Record
                 try:
                     async for record in consumer:
                         await self._slots.acquire()
                         tp = (record.topic, record.partition)
                         self._progress.setdefault(tp, PartitionProgress()).started(record.offset)
-                        task = asyncio.create_task(self._deliver(record, tp))
+                        after = self._last.get(tp) if self._ordered else None
+                        task = asyncio.create_task(self._deliver(record, tp, after))
+                        if self._ordered:
+                            self._last[tp] = task
                         self._tasks.add(task)
                         task.add_done_callback(self._tasks.discard)
                 finally:
@@ -160,11 +199,11 @@ class LocalKafkaSource:
                 await consumer.stop()
                 await self._dead_letters.stop()
 
-    async def _commit_periodically(self, consumer: Any) -> None:
+    async def _commit_periodically(self, consumer: _Consumer) -> None:
         from aiokafka import TopicPartition
         from aiokafka.errors import KafkaError
 
-        committed: dict[Any, int] = {}
+        committed: dict[Partition, int] = {}
         while True:
             await asyncio.sleep(0.2)
             offsets = {}
@@ -180,8 +219,13 @@ class LocalKafkaSource:
             except KafkaError as exc:  # e.g. a rebalance took the partition: it is redelivered
                 log.warning("commit failed: %r", exc)
 
-    async def _deliver(self, record: Any, tp: Any) -> None:
+    async def _deliver(
+        self, record: Record, tp: Partition, after: asyncio.Task[None] | None = None
+    ) -> None:
+        """Deliver `record`, once `after` (the delivery before it, when ordered) has ended."""
         try:
+            if after is not None:
+                await asyncio.wait([after])
             request = source_events.delivery(record, self.spec)
             delivery = self.spec.delivery
             attempt = 0
@@ -238,13 +282,13 @@ class LocalKafkaSource:
     ) -> None:
         letter = source_events.dead_letter(event, key, self.sink_url, status, body)
         headers = list(letter.headers.items())
+        # The SDK's message allows text; its key mapper and marshaller here answer bytes.
+        value = letter.value.encode() if isinstance(letter.value, str) else letter.value
+        key = letter.key.encode() if isinstance(letter.key, str) else letter.key
         while True:  # a dead letter is never dropped: keep it in flight until the broker takes it
             try:
                 await self._dead_letters.send_and_wait(
-                    self.spec.delivery.dead_letter_topic,
-                    letter.value,
-                    key=letter.key,
-                    headers=headers,
+                    self.spec.delivery.dead_letter_topic, value, key=key, headers=headers
                 )
                 log.warning(
                     "dead-lettered %s (status %s)",

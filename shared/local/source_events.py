@@ -14,6 +14,7 @@ from cloudevents import abstract, conversion, kafka
 from cloudevents.exceptions import GenericException
 
 from shared.local.manifests import KafkaSourceSpec
+from shared.messaging.kafka import Record
 
 WRAPPED_TYPE = "dev.knative.kafka.event"
 
@@ -44,7 +45,7 @@ class Delivery(NamedTuple):
     body: bytes
 
 
-def delivery(record: Any, spec: KafkaSourceSpec) -> Delivery:
+def delivery(record: Record, spec: KafkaSourceSpec) -> Delivery:
     """The HTTP request that carries `record` (an aiokafka ConsumerRecord) to the sink."""
     value = record.value or b""
     headers = {name: v for name, v in record.headers or () if v is not None}
@@ -82,7 +83,7 @@ def dead_letter(
 
 
 def _wrapped(
-    record: Any, headers: Mapping[str, bytes], value: bytes, spec: KafkaSourceSpec
+    record: Record, headers: Mapping[str, bytes], value: bytes, spec: KafkaSourceSpec
 ) -> AsRecorded:
     where = f"partition:{record.partition}"
     attributes = {

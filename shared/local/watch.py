@@ -12,16 +12,17 @@ from typing import Any, TextIO
 
 import orjson
 
+from shared.messaging.kafka import Record
 from shared.settings import Settings
 
 TOPICS = r"^orders\..*"
 
 
-def event_line(record: Any) -> str:
+def event_line(record: Record) -> str:
     attributes: dict[str, str] = {}
     other: dict[str, str] = {}
     for name, value in record.headers or ():
-        text = value.decode("utf-8", "replace")
+        text = (value or b"").decode("utf-8", "replace")
         if name.startswith("ce_"):
             attributes[name[3:]] = text
         else:

@@ -3,8 +3,8 @@ many messages at once."""
 
 import asyncio
 import ssl
-from collections.abc import Sequence
-from typing import Any, NamedTuple
+from collections.abc import Awaitable, Sequence
+from typing import Any, NamedTuple, Protocol
 
 from shared.settings import Settings
 
@@ -50,6 +50,61 @@ async def ensure_topics(settings: Settings, topics: tuple[str, ...], partitions:
         await admin.close()
 
 
+# aiokafka ships no type information: these say what this code uses of its objects.
+
+
+class Producer(Protocol):
+    """An aiokafka `AIOKafkaProducer`."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def send(
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+        headers: Sequence[tuple[str, bytes]] | None = None,
+    ) -> Awaitable[object]:
+        """Queues the message; the awaitable answered is the broker's acknowledgement."""
+        ...
+
+    async def send_and_wait(
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+        headers: Sequence[tuple[str, bytes]] | None = None,
+    ) -> object: ...
+
+
+class Record(Protocol):
+    """An aiokafka `ConsumerRecord` of bytes."""
+
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def partition(self) -> int: ...
+
+    @property
+    def offset(self) -> int: ...
+
+    @property
+    def key(self) -> bytes | None: ...
+
+    @property
+    def value(self) -> bytes | None: ...
+
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes | None]]: ...
+
+
 class Message(NamedTuple):
     topic: str
     key: bytes
@@ -57,7 +112,7 @@ class Message(NamedTuple):
     headers: list[tuple[str, bytes]]
 
 
-async def send_all(producer: Any, messages: Sequence[Message]) -> None:
+async def send_all(producer: Producer, messages: Sequence[Message]) -> None:
     """Send `messages`, in order, and wait until the broker acknowledged them all. aiokafka
     gathers them into one batch per partition (its default partitioner's, by key)."""
     acknowledgements = [

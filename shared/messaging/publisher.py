@@ -16,13 +16,12 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any
 from uuid import UUID
 
 import asyncpg
 
 from shared.domain.events import OrderEvent
-from shared.messaging.kafka import producer_options, send_all
+from shared.messaging.kafka import Producer, producer_options, send_all
 from shared.metrics import EVENTS_PUBLISHED, PUBLISH_FAILURES
 from shared.settings import Settings, get_settings
 from shared.store import outbox
@@ -43,7 +42,7 @@ class Publisher:
     def __init__(self, settings: Settings, database: Database) -> None:
         self._settings = settings
         self._database = database
-        self._producer: Any = None
+        self._producer: Producer | None = None
         self._starting = asyncio.Lock()
         self._pending: list[OrderEvent] = []
         self._wakeup = asyncio.Event()
@@ -129,7 +128,7 @@ class Publisher:
                 "%d published events left unmarked (the relay resends them): %r", len(ids), exc
             )
 
-    async def _started_producer(self) -> Any:
+    async def _started_producer(self) -> Producer:
         if self._producer is not None:
             return self._producer
         async with self._starting:

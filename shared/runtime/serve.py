@@ -5,12 +5,13 @@ import contextlib
 import os
 import socket
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import uvicorn
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
+    from starlette.types import ASGIApp
 
     from shared.runtime.function_guard import FunctionGuard, SignatureType
 
@@ -37,7 +38,7 @@ async def drain() -> None:
     await get_database().close()
 
 
-def function_app(target: str) -> Any:
+def function_app(target: str) -> "ASGIApp":
     """The ASGI app around one function, behind the ops routes."""
     return _function_apps(target)[0]
 
@@ -61,7 +62,7 @@ def framework_app(target: str) -> "tuple[Starlette, SignatureType]":
     return app, signature
 
 
-def _function_apps(target: str) -> "tuple[Any, FunctionGuard]":
+def _function_apps(target: str) -> "tuple[ASGIApp, FunctionGuard]":
     """The ASGI app around one function, and the guard of the framework's app within it."""
     from shared.runtime.function_guard import FunctionGuard, Limits
     from shared.runtime.in_flight import InFlightLimit
@@ -74,7 +75,7 @@ def _function_apps(target: str) -> "tuple[Any, FunctionGuard]":
     inner = FunctionGuard(
         framework, signature, limits=Limits.from_settings(settings), on_shutdown=drain
     )
-    app: Any = inner
+    app: ASGIApp = inner
     # The HTTP function records its requests itself, by route template rather than raw path;
     # it is the public one. CloudEvent functions are cluster-local; with EVENT_AUTH_* set they
     # also take only their sources' tokens (inside the ops routes: health and metrics stay open,
@@ -84,7 +85,7 @@ def _function_apps(target: str) -> "tuple[Any, FunctionGuard]":
         from shared.runtime.event_auth import RequireSender, SenderCheck
 
         app = RequireSender(app, SenderCheck(settings), settings.retry_after_seconds)
-    served: Any = OpsRoutes(app, observe_requests=not public)
+    served: ASGIApp = OpsRoutes(app, observe_requests=not public)
     if public and settings.auth_enabled:
         from shared.runtime.auth import RequireToken
         from shared.runtime.tokens import Authenticator

@@ -11,46 +11,48 @@ order never share a write: the second waits for the next.
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from functools import lru_cache, partial
 from typing import Generic, NamedTuple, TypeVar
 from uuid import UUID
 
 import asyncpg
 
-from shared.domain.events import EventType, OrderEvent
-from shared.domain.lifecycle import OrderStatus
-from shared.domain.orders import Order
-from shared.store import order_moves, order_store
-from shared.store.db import Database, DatabaseUnavailable, get_database
-from shared.store.order_moves import Move
+from shared.store.db import Database, DatabaseUnavailable
 
 MAX_ROWS = 64
 
 Row = TypeVar("Row")
-# Writes many rows in one statement; returns the event written for each order it changed.
-WriteMany = Callable[[asyncpg.Connection, Sequence[Row]], Awaitable[Mapping[UUID, OrderEvent]]]
+Result = TypeVar("Result")
+# Writes many rows in one transaction; returns what it did to each order, by order id.
+WriteMany = Callable[[asyncpg.Connection, Sequence[Row]], Awaitable[Mapping[UUID, Result]]]
 
 
-class _Waiting(NamedTuple, Generic[Row]):
+class _Waiting(NamedTuple, Generic[Row, Result]):
     row: Row
     order_id: UUID
-    written: asyncio.Future[OrderEvent | None]
+    written: asyncio.Future[Result | None]
 
 
-class BatchedWrites(Generic[Row]):
+class BatchedWrites(Generic[Row, Result]):
+    """The writes of one kind on one database: what the store's call for that kind of change
+    goes through (`shared/store/order_store.py`, `shared/store/order_moves.py`); no caller sees
+    it."""
+
     def __init__(
-        self, database: Database, write_many: WriteMany[Row], order_of: Callable[[Row], UUID]
+        self,
+        database: Database,
+        write_many: WriteMany[Row, Result],
+        order_of: Callable[[Row], UUID],
     ) -> None:
         self._database = database
         self._write_many = write_many
         self._order_of = order_of
-        self._waiting: list[_Waiting[Row]] = []
+        self._waiting: list[_Waiting[Row, Result]] = []
         self._worker: asyncio.Task[None] | None = None
 
-    async def write(self, row: Row) -> OrderEvent | None:
-        """Write `row`; once committed, the event announcing the change to its order, or None
-        if it changed nothing (a conditional write may not)."""
-        written: asyncio.Future[OrderEvent | None] = asyncio.get_running_loop().create_future()
+    async def write(self, row: Row) -> Result | None:
+        """Write `row`; once committed, what `write_many` answered for its order (None if it
+        answered nothing for it)."""
+        written: asyncio.Future[Result | None] = asyncio.get_running_loop().create_future()
         self._waiting.append(_Waiting(row, self._order_of(row), written))
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._write_waiting())
@@ -62,7 +64,7 @@ class BatchedWrites(Generic[Row]):
             if batch:
                 await self._write(batch)
 
-    async def _write(self, batch: list[_Waiting[Row]]) -> None:
+    async def _write(self, batch: list[_Waiting[Row, Result]]) -> None:
         try:
             async with self._database.connection() as conn:
                 changed = await self._write_many(conn, [waiting.row for waiting in batch])
@@ -79,11 +81,14 @@ class BatchedWrites(Generic[Row]):
             _settle(batch, changed)
 
 
-def _next_batch(queue: list[_Waiting[Row]]) -> tuple[list[_Waiting[Row]], list[_Waiting[Row]]]:
+Batch = list[_Waiting[Row, Result]]
+
+
+def _next_batch(queue: "Batch[Row, Result]") -> "tuple[Batch[Row, Result], Batch[Row, Result]]":
     """Up to MAX_ROWS waiting writes, at most one per order, and those left for later. A caller
     gone (its deadline passed) before its turn is dropped: its row is never written."""
-    batch: list[_Waiting[Row]] = []
-    later: list[_Waiting[Row]] = []
+    batch: Batch[Row, Result] = []
+    later: Batch[Row, Result] = []
     orders: set[UUID] = set()
     for waiting in queue:
         if waiting.written.done():
@@ -96,7 +101,7 @@ def _next_batch(queue: list[_Waiting[Row]]) -> tuple[list[_Waiting[Row]], list[_
     return batch, later
 
 
-def _settle(batch: list[_Waiting[Row]], outcome: Mapping[UUID, OrderEvent] | BaseException) -> None:
+def _settle(batch: "Batch[Row, Result]", outcome: Mapping[UUID, Result] | BaseException) -> None:
     for waiting in batch:
         if waiting.written.done():
             continue
@@ -104,24 +109,3 @@ def _settle(batch: list[_Waiting[Row]], outcome: Mapping[UUID, OrderEvent] | Bas
             waiting.written.set_exception(outcome)
         else:
             waiting.written.set_result(outcome.get(waiting.order_id))
-
-
-def _event_order(row: tuple[Order, OrderEvent]) -> UUID:
-    return row[1].order_id
-
-
-def _moved_order(move: Move) -> UUID:
-    return move.order_id
-
-
-@lru_cache
-def order_inserts() -> BatchedWrites[tuple[Order, OrderEvent]]:
-    """New orders, each with the event announcing it."""
-    return BatchedWrites(get_database(), order_store.insert_announced_orders, _event_order)
-
-
-@lru_cache
-def status_advances(reached: OrderStatus, announces: EventType) -> BatchedWrites[Move]:
-    """Orders moved on to `reached`, each with the event (`announces`) built from its moved row."""
-    write_many = partial(order_moves.advance_orders, to_status=reached, announces=announces)
-    return BatchedWrites(get_database(), write_many, _moved_order)

@@ -1,6 +1,7 @@
 """SQL for the idempotency keys: the first answer to a create, replayed for its retries."""
 
 from datetime import datetime
+from typing import NamedTuple
 from uuid import UUID
 
 import asyncpg
@@ -16,26 +17,38 @@ DELETE FROM idempotency_keys WHERE key IN (
   SELECT key FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1) LIMIT $2)"""
 
 
+class KeyClaim(NamedTuple):
+    """A request's claim on its Idempotency-Key: the request's hash and the answer it gets."""
+
+    key: str
+    request_hash: str
+    status_code: int
+    body: str
+
+
+class Answer(NamedTuple):
+    """The answer of the request that first claimed a key."""
+
+    status_code: int
+    body: str
+
+
 async def claim(
-    conn: asyncpg.Connection,
-    key: str,
-    request_hash: str,
-    order_id: UUID,
-    status_code: int,
-    body: str,
-    now: datetime,
-) -> tuple[int, str] | None:
-    """Claim `key` for this request; if an earlier request holds it, its (status, body).
+    conn: asyncpg.Connection, claim: KeyClaim, order_id: UUID, now: datetime
+) -> Answer | None:
+    """Claim the key for this request; if an earlier request holds it, that one's answer.
 
     A concurrent holder makes this wait for that transaction, so the loser sees its answer.
     """
-    status = await conn.execute(CLAIM_KEY, key, request_hash, order_id, status_code, body, now)
+    status = await conn.execute(
+        CLAIM_KEY, claim.key, claim.request_hash, order_id, claim.status_code, claim.body, now
+    )
     if status.endswith(" 1"):
         return None
-    row = await conn.fetchrow(SELECT_KEY, key)
-    if row["request_hash"] != request_hash:
+    row = await conn.fetchrow(SELECT_KEY, claim.key)
+    if row["request_hash"] != claim.request_hash:
         raise IdempotencyKeyReused()
-    return row["status_code"], row["body"]
+    return Answer(row["status_code"], row["body"])
 
 
 async def forget(conn: asyncpg.Connection, older_than_seconds: float, limit: int) -> int:

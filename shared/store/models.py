@@ -1,4 +1,8 @@
-"""The tables, defined once: Alembic migrates from these, the runtime's SQL names their columns."""
+"""The tables, defined once, for Alembic alone: migrations are written from these and checked
+against them (`alembic check`). Nothing reads or writes through them at runtime: the store's SQL
+(asyncpg, `shared/store/order_store.py`) names their columns, and an order in code is
+`shared.domain.orders.Order`, whose fields are the orders table's columns
+(`tests/test_migrations.py`)."""
 
 from datetime import datetime
 from typing import Any
@@ -20,19 +24,22 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
+from shared.domain.lifecycle import STATUS_CHECK
+
 
 def _timestamp(nullable: bool = False) -> Any:
     return Field(sa_column=Column(DateTime(timezone=True), nullable=nullable))
 
 
 class Order(SQLModel, table=True):
+    """The orders table (the order itself, in code, is `shared.domain.orders.Order`)."""
+
     __tablename__ = "orders"
     __table_args__ = (
         Index("ix_orders_customer_seq", "customer_id", "seq"),
         Index("ix_orders_status_seq", "status", "seq"),
-        CheckConstraint(
-            "status IN ('CREATED', 'CONFIRMED', 'SHIPPED')", name="ck_orders_status_known"
-        ),
+        # Migration 0001 wrote it out as it stood then (`tests/domain/test_lifecycle.py` compares).
+        CheckConstraint(STATUS_CHECK, name="ck_orders_status_known"),
     )
 
     id: UUID = Field(primary_key=True)

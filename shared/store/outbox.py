@@ -1,17 +1,18 @@
 """SQL for the outbox table (columns as in `shared/store/models.py`)."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from uuid import UUID
 
 import asyncpg
 
-from shared.domain.events import EventType, OrderEvent
+from shared.domain.events import OrderEvent
+from shared.domain.lifecycle import IN_FLIGHT, TRANSITIONS, OrderStatus, sql_literals
 
 OUTBOX_COLUMNS = ("id", "order_id", "type", "source", "time", "data", "traceparent")
 COLUMNS = ", ".join(OUTBOX_COLUMNS)
 
 
-# Column types, for the INSERT ... SELECT form, where PostgreSQL cannot infer them.
+# Column types, for the arrays' form, where PostgreSQL cannot infer them.
 _TYPES = ("uuid", "uuid", "text", "text", "timestamptz", "bytea", "text")
 
 
@@ -21,21 +22,16 @@ def event_arrays_sql(first_placeholder: int) -> str:
     return ", ".join(f"${n}::{kind}[]" for n, kind in zip(numbers, _TYPES, strict=True))
 
 
-def insert_event_sql(
-    first_placeholder: int = 1, *, from_rows: str | None = None, arrays: bool = False
-) -> str:
-    """INSERT of one event whose values are the placeholders from `first_placeholder` on;
-    with `from_rows` (a CTE's name), one event for each of its rows (none if it has none);
-    with `arrays`, each placeholder is an array holding that column of many events."""
+def insert_event_sql(first_placeholder: int = 1, *, arrays: bool = False) -> str:
+    """INSERT of one event whose values are the placeholders from `first_placeholder` on; with
+    `arrays`, each placeholder is an array holding that column of many events (for one event,
+    the plain form is the cheaper)."""
     if arrays:
         columns = event_arrays_sql(first_placeholder)
         return f"INSERT INTO outbox ({COLUMNS}) SELECT * FROM unnest({columns})"
     numbers = range(first_placeholder, first_placeholder + len(OUTBOX_COLUMNS))
-    if from_rows is None:
-        values = ", ".join(f"${n}" for n in numbers)
-        return f"INSERT INTO outbox ({COLUMNS}) VALUES ({values})"
-    typed = ", ".join(f"${n}::{kind}" for n, kind in zip(numbers, _TYPES, strict=True))
-    return f"INSERT INTO outbox ({COLUMNS}) SELECT {typed} FROM {from_rows}"
+    values = ", ".join(f"${n}" for n in numbers)
+    return f"INSERT INTO outbox ({COLUMNS}) VALUES ({values})"
 
 
 INSERT_EVENT = insert_event_sql()
@@ -45,14 +41,17 @@ SELECT {COLUMNS} FROM outbox
 WHERE published_at IS NULL AND time < now() - make_interval(secs => $1)
 ORDER BY seq LIMIT $2
 FOR UPDATE SKIP LOCKED"""
-# The event that drives each in-flight order's next step, for orders whose step is overdue.
+# The event that drives each in-flight order's next step (the one announcing its status), for
+# orders whose step is overdue: one condition per step, its overdue age a placeholder ($1...).
+_OVERDUE = "\n   OR ".join(
+    f"(o.status = '{step.leaves}' AND e.type = '{step.accepts}'"
+    f"\n       AND e.time < now() - make_interval(secs => ${n}))"
+    for n, step in enumerate(TRANSITIONS, 1)
+)
 DRIVING_EVENTS = f"""
 SELECT DISTINCT ON (e.order_id) {", ".join(f"e.{c}" for c in OUTBOX_COLUMNS)}
 FROM orders o JOIN outbox e ON e.order_id = o.id
-WHERE (o.status = 'CREATED' AND e.type = '{EventType.CREATED}'
-       AND e.time < now() - make_interval(secs => $1))
-   OR (o.status = 'CONFIRMED' AND e.type = '{EventType.CONFIRMED}'
-       AND e.time < now() - make_interval(secs => $2))
+WHERE {_OVERDUE}
 ORDER BY e.order_id, e.seq DESC"""
 BACKLOG = """
 SELECT count(*), coalesce(extract(epoch FROM now() - min(time)), 0)::float8
@@ -60,13 +59,13 @@ FROM outbox WHERE published_at IS NULL"""
 # Up to $2 events published more than $1 seconds ago, except those of in-flight orders (the relay
 # re-drives an order from its last event). `time` is implied (an event is published after its
 # time) and lets the index find the old rows.
-FORGET_PUBLISHED = """
+FORGET_PUBLISHED = f"""
 DELETE FROM outbox WHERE id IN (
   SELECT e.id FROM outbox e
   WHERE e.time < now() - make_interval(secs => $1)
     AND e.published_at < now() - make_interval(secs => $1)
     AND NOT EXISTS (
-      SELECT 1 FROM orders o WHERE o.id = e.order_id AND o.status IN ('CREATED', 'CONFIRMED'))
+      SELECT 1 FROM orders o WHERE o.id = e.order_id AND o.status IN ({sql_literals(IN_FLIGHT)}))
   LIMIT $2)"""
 
 
@@ -91,9 +90,12 @@ async def claim_unpublished(
 
 
 async def driving_events(
-    conn: asyncpg.Connection, confirm_overdue_seconds: float, ship_overdue_seconds: float
+    conn: asyncpg.Connection, overdue_after: Mapping[OrderStatus, float]
 ) -> list[OrderEvent]:
-    rows = await conn.fetch(DRIVING_EVENTS, confirm_overdue_seconds, ship_overdue_seconds)
+    """The driving event of each order on its way whose event is older than `overdue_after`
+    gives for its status."""
+    overdue = [overdue_after[step.leaves] for step in TRANSITIONS]
+    rows = await conn.fetch(DRIVING_EVENTS, *overdue)
     return [OrderEvent(**row) for row in rows]
 
 

@@ -1,6 +1,7 @@
 """The event contract, as plain data."""
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -15,6 +16,7 @@ from shared.domain.events import (
     order_event,
     valid_traceparent,
 )
+from shared.domain.lifecycle import OrderStatus
 from shared.domain.orders import new_order, to_json
 from shared.domain.schemas import LineItem, OrderIn
 from shared.messaging.event_records import kafka_message
@@ -98,22 +100,19 @@ def test_events_made_now_validate_against_their_version_as_released() -> None:
     order = new_order(body, now)
     later = now + timedelta(seconds=1)
     stages = {
-        EventType.CREATED: {},
-        EventType.UPDATED: {"version": 2, "updated_at": later},
-        EventType.CONFIRMED: {"status": "CONFIRMED", "version": 2, "confirmed_at": later},
-        EventType.SHIPPED: {
-            "status": "SHIPPED",
-            "version": 3,
-            "confirmed_at": later,
-            "shipped_at": later,
-        },
-        EventType.DELETED: {"status": "SHIPPED", "version": 3, "shipped_at": later},
+        EventType.CREATED: order,
+        EventType.UPDATED: replace(order, version=2, updated_at=later),
+        EventType.CONFIRMED: replace(
+            order, status=OrderStatus.CONFIRMED, version=2, confirmed_at=later
+        ),
+        EventType.SHIPPED: replace(
+            order, status=OrderStatus.SHIPPED, version=3, confirmed_at=later, shipped_at=later
+        ),
+        EventType.DELETED: replace(order, status=OrderStatus.SHIPPED, version=3, shipped_at=later),
     }
     released = released_order_validator(ORDER_SCHEMA_VERSION)
-    for event_type, changes in stages.items():
-        message = kafka_message(
-            order_event(event_type, order["id"], to_json({**order, **changes}), now)
-        )
+    for event_type, changed in stages.items():
+        message = kafka_message(order_event(event_type, order.id, to_json(changed), now))
         assert dict(message.headers)["ce_dataschema"] == DATA_SCHEMA.encode()
         released.validate(orjson.loads(message.value))
     # And the check has teeth: a removed or retyped field is refused.

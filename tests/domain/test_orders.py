@@ -5,7 +5,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from shared.domain.lifecycle import OrderStatus
 from shared.domain.orders import (
+    Item,
     OrderNotEditable,
     OrderNotFound,
     VersionMismatch,
@@ -25,12 +27,13 @@ def test_new_order_computes_total_and_starts_created() -> None:
         ],
     )
     order = new_order(body, now)
-    assert order["total_cents"] == 21
-    assert order["status"] == "CREATED"
-    assert order["version"] == 1
-    assert order["created_at"] == order["updated_at"] == now
-    assert order["items"][0] == {"sku": "a", "quantity": 3, "unit_price_cents": 7}
-    assert new_order(body, now)["id"] != order["id"]
+    assert order.total_cents == 21
+    assert order.status is OrderStatus.CREATED
+    assert order.version == 1
+    assert order.created_at == order.updated_at == now
+    assert (order.confirmed_at, order.shipped_at) == (None, None)
+    assert order.items[0] == Item(sku="a", quantity=3, unit_price_cents=7)
+    assert new_order(body, now).id != order.id
 
 
 def test_refusals_explain_why() -> None:

@@ -27,7 +27,7 @@ def _cases() -> dict[str, Callable[[], object]]:
         "build a new order": lambda: new_order(body, now),
         "order to JSON": lambda: to_json(order),
         "event and its Kafka record": lambda: kafka_message(
-            order_event(EventType.CREATED, order["id"], payload, now, None)
+            order_event(EventType.CREATED, order.id, payload, now, None)
         ),
         "Kafka record of an event": lambda: kafka_message(event),
     }

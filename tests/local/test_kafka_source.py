@@ -33,9 +33,12 @@ class ScriptedSink:
         self.bodies: dict[str, list[bytes]] = defaultdict(list)
         self.hold: set[str] = set()
         self.release = asyncio.Event()
+        # Every call's event id, in the order the calls came.
+        self.arrivals: list[str] = []
 
     async def handle(self, request: web.Request) -> web.Response:
         event_id = request.headers.get("ce-id", "")
+        self.arrivals.append(event_id)
         self.calls[event_id].append(dict(request.headers))
         self.bodies[event_id].append(await request.read())
         if event_id in self.hold:
@@ -76,22 +79,38 @@ def _spec(topic: str, retry: int = 2) -> KafkaSourceSpec:
     )
 
 
-async def _produce(broker: str, topic: str, event_id: str, ce: bool = True) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=broker)
-    await producer.start()
-    headers = [
+def _ce_headers(event_id: str) -> list[tuple[str, bytes]]:
+    return [
         ("ce_specversion", b"1.0"),
         ("ce_id", event_id.encode()),
         ("ce_type", b"t"),
         ("ce_source", b"/s"),
     ]
+
+
+async def _produce(broker: str, topic: str, event_id: str, ce: bool = True) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=broker)
+    await producer.start()
     await producer.send_and_wait(
         topic,
         VALUE,
         key=event_id.encode(),
-        headers=[*(headers if ce else []), ("content-type", b"application/json")],
+        headers=[*(_ce_headers(event_id) if ce else []), ("content-type", b"application/json")],
     )
     await producer.stop()
+
+
+async def _produce_to_partitions(broker: str, topic: str, records: list[tuple[str, int]]) -> None:
+    """Events (id, partition), in this order."""
+    producer = AIOKafkaProducer(bootstrap_servers=broker)
+    await producer.start()
+    try:
+        for event_id, partition in records:
+            await producer.send_and_wait(
+                topic, VALUE, partition=partition, headers=_ce_headers(event_id)
+            )
+    finally:
+        await producer.stop()
 
 
 async def _until(condition: Any, within: float = 30.0) -> None:
@@ -231,3 +250,52 @@ async def test_deliveries_carry_a_token_for_the_sink_audience(
     )
     assert claims["sub"] == source_subject(spec.namespace, spec.name, "KafkaSource")
     assert oct(issuer.key_file.stat().st_mode & 0o777) == "0o600"
+
+
+async def test_ordered_delivers_each_partition_one_at_a_time_in_order(
+    broker: str, topic: str, sink: tuple[ScriptedSink, str]
+) -> None:
+    scripted, url = sink
+    scripted.hold.add("a1")
+    scripted.scripts["a2"] = [503]  # its retry keeps its place too
+    spec = dataclasses.replace(_spec(topic), ordering="ordered")
+    task = await _running(spec, url)
+    try:
+        await _produce_to_partitions(broker, topic, [("a1", 0), ("a2", 0), ("a3", 0), ("b1", 1)])
+        # The other partition goes on while a1 holds its own.
+        await _until(lambda: scripted.calls.get("a1") and scripted.calls.get("b1"))
+        await asyncio.sleep(0.5)
+        assert "a2" not in scripted.arrivals
+        assert "a3" not in scripted.arrivals
+        scripted.release.set()
+        await _until(lambda: scripted.calls.get("a3"))
+    finally:
+        await _stop(task)
+    assert [event for event in scripted.arrivals if event.startswith("a")] == [
+        "a1",
+        "a2",
+        "a2",
+        "a3",
+    ]
+
+
+async def test_unordered_delivers_a_partitions_records_side_by_side(
+    broker: str, topic: str, sink: tuple[ScriptedSink, str]
+) -> None:
+    scripted, url = sink
+    scripted.hold.add("u1")
+    spec = _spec(topic)
+    assert spec.ordering == "unordered"  # as the manifests say
+    task = await _running(spec, url)
+    try:
+        await _produce_to_partitions(broker, topic, [("u1", 0), ("u2", 0)])
+        # u2 is delivered while u1, before it on the same partition, is still held.
+        await _until(lambda: scripted.calls.get("u1") and scripted.calls.get("u2"))
+    finally:
+        await _stop(task)
+
+
+def test_an_unknown_ordering_is_refused() -> None:
+    spec = dataclasses.replace(kafka_sources()[0], ordering="sorted")
+    with pytest.raises(ValueError, match="ordering 'sorted'"):
+        LocalKafkaSource(spec, "http://127.0.0.1:1/", get_settings())

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from shared.domain.events import OrderEvent
+from shared.domain.lifecycle import IN_FLIGHT
 from shared.flows.relay import FORGET_BATCH, sweep
 from shared.messaging.publisher import BrokerUnavailable, Publisher, get_publisher
 from shared.runtime.auth import owned_key
@@ -17,7 +18,7 @@ from shared.store.outbox import OUTBOX_COLUMNS
 from tests.kafka_support import read_topics, wait_for_records
 from tests.support import free_port, order_body
 
-NO_REDRIVE = (1e9, 1e9)
+NO_REDRIVE = dict.fromkeys(IN_FLIGHT, 1e9)
 
 
 def _unreachable_broker() -> Settings:
