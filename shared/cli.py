@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return watch_events(args.from_beginning)
     elif args.command == "dlq":
-        from shared.messaging.dead_letters import run as dead_letters
+        from shared.messaging.dead_letter_topic import run as dead_letters
 
         return dead_letters(
             args.dlq_command,

@@ -19,11 +19,8 @@ from cloudevents.kafka import KafkaMessage
 from shared.domain.events import EventType, OrderEvent, order_event
 from shared.local.manifests import kafka_sources
 from shared.local.source_events import dead_letter, delivery
-from shared.messaging.dead_letters import (
-    DeadLetterError,
-    list_dead_letters,
-    replay_dead_letters,
-)
+from shared.messaging.dead_letter_topic import list_dead_letters, replay_dead_letters
+from shared.messaging.dead_letters import DeadLetterError
 from shared.messaging.event_records import kafka_message
 from shared.messaging.kafka import ensure_topics
 from shared.runtime.problems import problem
