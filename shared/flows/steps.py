@@ -49,7 +49,8 @@ def refuse(detail: str) -> HTTPException:
 
 
 def retry_later(detail: str, settings: Settings) -> HTTPException:
-    """503: KafkaSource (and a PingSource's sender) retries it, honouring `Retry-After`."""
+    """503: KafkaSource retries it with its own backoff (its data plane ignores `Retry-After`,
+    which is for any other sender)."""
     return HTTPException(
         503, detail=detail, headers={"Retry-After": str(settings.retry_after_seconds)}
     )
