@@ -25,7 +25,8 @@ from shared.domain.events import ALL_TOPICS
 from shared.local.broker import BrokerFailed, EmbeddedBroker
 from shared.local.children import child_options
 from shared.local.ports import Port, PortTaken, check_free, listens_on
-from shared.local.postgres import EmbeddedPostgres, PostgresFailed
+from shared.local.postgres import EmbeddedPostgres
+from shared.local.postgres_install import PostgresFailed
 from shared.local.topology import (
     FUNCTIONS,
     LISTEN_HOST_VARIABLE,
