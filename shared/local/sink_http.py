@@ -1,5 +1,6 @@
-"""Delivering to a sink over HTTP, as the local eventing does: the connector, which answers are
-retried, and a connection lost under a request (which is no failure of the function)."""
+"""Delivering to a sink over HTTP, as the local eventing does: the connector (the KafkaSource's
+and the PingSource's), which answers a KafkaSource retries, and a connection lost under a
+request (which is no failure of the function)."""
 
 import aiohttp
 
