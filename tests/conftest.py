@@ -13,7 +13,8 @@ import pytest
 
 from shared.domain.events import ALL_TOPICS
 from shared.local.broker import EmbeddedBroker
-from shared.local.postgres import EmbeddedPostgres, scratch_folder
+from shared.local.postgres import EmbeddedPostgres
+from shared.local.postgres_leftovers import scratch_folder
 from shared.messaging.kafka import ensure_topics
 from shared.messaging.publisher import get_publisher
 from shared.runtime.serve import function_app
@@ -32,7 +33,7 @@ def database_url() -> Iterator[str]:
     if external:
         url = external
     else:
-        # Data in a fresh folder the database's user owns (see shared/local/postgres.py).
+        # Data in a fresh folder the database's user owns (see shared/local/postgres_install.py).
         folder = scratch.enter_context(scratch_folder())
         postgres = EmbeddedPostgres(folder / "data", free_port())
         postgres.start()

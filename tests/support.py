@@ -16,7 +16,8 @@ from typing import Any
 import asyncpg
 import httpx
 
-from shared.local.postgres import EmbeddedPostgres, scratch_folder
+from shared.local.postgres import EmbeddedPostgres
+from shared.local.postgres_leftovers import scratch_folder
 from shared.store.migrate import upgrade_to_head
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -14,9 +14,10 @@ from datetime import UTC, datetime
 
 import aiohttp
 
-from shared.local.kafka_source import LocalKafkaSource, local_connector
+from shared.local.kafka_source import LocalKafkaSource
 from shared.local.manifests import KafkaSourceSpec, PingSourceSpec, kafka_sources, ping_sources
 from shared.local.signing import TokenMinter, source_subject
+from shared.local.sink_http import local_connector
 from shared.local.topology import sink_urls
 from shared.settings import Settings
 

@@ -15,101 +15,24 @@ is done, so a crash redelivers what was in flight and skips nothing.
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping
-from typing import Protocol
 
 import aiohttp
-from aiokafka.abc import ConsumerRebalanceListener
 
 from shared.local import source_events
+from shared.local.kafka_source_offsets import (
+    Partition,
+    PartitionProgress,
+    _Consumer,
+    _ForgetRevoked,
+)
 from shared.local.manifests import KafkaSourceSpec
 from shared.local.signing import TokenMinter, source_subject
+from shared.local.sink_http import is_retryable, local_connector, lost_to_a_closed_connection
 from shared.messaging.kafka import Producer, Record
 from shared.settings import Settings
 
-RETRYABLE = frozenset({404, 408, 409, 429})
 ORDERINGS = ("ordered", "unordered")
 log = logging.getLogger("orders.kafka_source")
-
-
-def local_connector(
-    limit: int = 100, *, force_close: bool = False, keepalive_timeout: float | None = None
-) -> aiohttp.TCPConnector:
-    """The sinks are local addresses: the threaded resolver spares aiodns's channel and thread."""
-    if force_close:
-        return aiohttp.TCPConnector(
-            limit=limit, resolver=aiohttp.ThreadedResolver(), force_close=True
-        )
-    return aiohttp.TCPConnector(
-        limit=limit,
-        resolver=aiohttp.ThreadedResolver(),
-        keepalive_timeout=15.0 if keepalive_timeout is None else keepalive_timeout,
-    )
-
-
-def lost_to_a_closed_connection(exc: BaseException) -> bool:
-    """The connection went away under a request, before any answer: not a refused connect
-    (the function is down) and not a timeout (the function is slow)."""
-    return isinstance(exc, aiohttp.ClientConnectionError) and not isinstance(
-        exc, aiohttp.ClientConnectorError | aiohttp.ServerTimeoutError
-    )
-
-
-def is_retryable(status: int | None) -> bool:
-    return status is None or status >= 500 or status in RETRYABLE
-
-
-# A partition, as (topic, partition number).
-Partition = tuple[str, int]
-
-
-class _TopicPartition(Protocol):
-    """An aiokafka `TopicPartition`."""
-
-    @property
-    def topic(self) -> str: ...
-
-    @property
-    def partition(self) -> int: ...
-
-
-class _Consumer(Protocol):
-    """What this code uses of an aiokafka `AIOKafkaConsumer` beyond iterating its records."""
-
-    async def commit(self, offsets: Mapping[object, int]) -> None: ...
-
-
-class PartitionProgress:
-    """Offsets in flight on one partition, and the offset safe to commit."""
-
-    def __init__(self) -> None:
-        self.in_flight: set[int] = set()
-        self.next_offset: int | None = None
-
-    def started(self, offset: int) -> None:
-        self.in_flight.add(offset)
-        self.next_offset = max(self.next_offset or 0, offset + 1)
-
-    def committable(self) -> int | None:
-        return min(self.in_flight) if self.in_flight else self.next_offset
-
-
-class _ForgetRevoked(ConsumerRebalanceListener):  # type: ignore[misc]
-    """On a rebalance, stop committing for partitions this consumer no longer owns; on an
-    assignment, tell whoever waits for this source to consume."""
-
-    def __init__(
-        self, progress: dict[Partition, PartitionProgress], assigned: asyncio.Event
-    ) -> None:
-        self._progress = progress
-        self._assigned = assigned
-
-    async def on_partitions_revoked(self, revoked: Iterable[_TopicPartition]) -> None:
-        for tp in revoked:
-            self._progress.pop((tp.topic, tp.partition), None)
-
-    async def on_partitions_assigned(self, assigned: Iterable[_TopicPartition]) -> None:
-        self._assigned.set()
 
 
 class LocalKafkaSource:

@@ -6,7 +6,7 @@ from dataclasses import fields
 import asyncpg
 import pytest
 
-from functions.orders_http.asyncapi import CONSUMERS
+from functions.orders_http.asyncapi_channels import CONSUMERS
 from shared.domain.events import SOURCES, TOPICS
 from shared.domain.lifecycle import (
     LIFECYCLE,
@@ -147,7 +147,7 @@ def test_each_step_has_its_function_kafka_source_and_consumer(transition: Transi
         f"to {function}"
     )
     consumer = CONSUMERS.get(transition.accepts)
-    where = f"functions/orders_http/asyncapi.py: CONSUMERS must send {transition.accepts}"
+    where = f"functions/orders_http/asyncapi_channels.py: CONSUMERS must send {transition.accepts}"
     assert consumer is not None, where
     assert consumer.function == function, f"{where} to {function}"
     assert consumer.kafka_source in {source.name for source in feeding}

@@ -14,7 +14,8 @@ import httpx
 
 from shared.domain.events import ALL_TOPICS
 from shared.local.broker import EmbeddedBroker
-from shared.local.postgres import EmbeddedPostgres, scratch_folder
+from shared.local.postgres import EmbeddedPostgres
+from shared.local.postgres_leftovers import scratch_folder
 from tests.support import ROOT, free_port
 
 REFERENCES = {"raw": "raw_asyncpg", "peer": "fastapi_sqlmodel", "framework": "ff_sqlmodel"}

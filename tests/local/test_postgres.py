@@ -18,7 +18,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from shared.local.postgres import EmbeddedPostgres, PostgresFailed
+from shared.local.postgres import EmbeddedPostgres
+from shared.local.postgres_install import PostgresFailed
 from tests.support import ROOT, free_port
 
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="the database runs as another user")

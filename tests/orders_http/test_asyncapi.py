@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 import orjson
 
-from functions.orders_http.asyncapi import CONSUMERS, asyncapi_document
+from functions.orders_http.asyncapi import asyncapi_document
+from functions.orders_http.asyncapi_channels import CONSUMERS
 from functions.orders_http.openapi import openapi_document
 from shared.domain.events import (
     ALL_TOPICS,
