@@ -159,6 +159,35 @@ def test_only_the_event_functions_read_who_may_fire_them() -> None:
         assert ("orders-event-auth" in maps) == (name in EVENT_SERVICES)
 
 
+def _service_env(name: str) -> dict[str, str | None]:
+    [container] = _named("Service")[name]["spec"]["template"]["spec"]["containers"]
+    return {e["name"]: e.get("value") for e in container["env"]}
+
+
+def _source_subjects() -> dict[str, str]:
+    """Knative Service -> the `sub` of its source's token: the service account Eventing
+    (knative-v1.20.0 pkg/auth/serviceaccount.go GetOIDCServiceAccountNameForResource) makes for
+    the source, `<name>-oidc-<group>-<kind>`, lower-cased, in the source's namespace."""
+    from shared.local.signing import source_subject
+
+    return {
+        source["spec"]["sink"]["ref"]["name"]: source_subject(
+            source["metadata"]["namespace"], source["metadata"]["name"], kind
+        )
+        for kind in ("KafkaSource", "PingSource")
+        for source in _named(kind).values()
+    }
+
+
+def test_each_event_function_takes_tokens_of_its_own_source_only() -> None:
+    # The audience alone admits any workload's token: a pod may request one for any audience
+    # for its own service account (TokenRequest). The subject pins the source's account.
+    subjects = _source_subjects()
+    assert set(subjects) == EVENT_SERVICES
+    for name in EVENT_SERVICES:
+        assert _service_env(name).get("EVENT_AUTH_SUBJECTS") == subjects[name], name
+
+
 def test_func_deploys_the_same_audiences() -> None:
     # The kn script deploys services.yaml itself (tests/deploy/test_deploy_paths.py).
     import yaml
@@ -172,6 +201,8 @@ def test_func_deploys_the_same_audiences() -> None:
         )
         envs = func["run"]["envs"]
         assert {"name": "EVENT_AUTH_AUDIENCE", "value": verified[name]} in envs
+        subject = _source_subjects()[name]
+        assert {"name": "EVENT_AUTH_SUBJECTS", "value": subject} in envs
         assert {"value": "{{ configMap:orders-event-auth }}"} in envs
 
 
