@@ -3,10 +3,11 @@
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import orjson
 
+from shared.domain.ids import uuid7
 from shared.domain.lifecycle import OrderStatus, is_editable
 from shared.domain.schemas import OrderIn
 
@@ -55,7 +56,7 @@ class IdempotencyKeyReused(OrderError):
 
 def new_order(body: OrderIn, now: datetime) -> Order:
     return {
-        "id": uuid4(),
+        "id": uuid7(),
         "customer_id": body.customer_id,
         "items": body.model_dump()["items"],
         "total_cents": body.total_cents,
