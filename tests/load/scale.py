@@ -70,24 +70,29 @@ RELATIONS = (
 CREATE_RATE_GOAL, P99_GOAL = 0.95, 1.2
 
 
+def _say(line: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {line}", flush=True)
+
+
 def serve_command(ids: str) -> list[str]:
     if ids == "uuid4":
         return [sys.executable, "-m", "tests.load.serve_uuid4", "orders_http"]
     return function_command("orders_http")
 
 
-async def _prepare(dsn: str, plan: Plan, progress: bool) -> dict[str, Any]:
+async def _prepare(dsn: str, plan: Plan) -> dict[str, Any]:
     """The bulk load, then ANALYZE and CHECKPOINT. WAL may grow freely during the load (fewer
     checkpoints, so fewer full-page images): the setting is reset before anything is timed."""
     conn = await asyncpg.connect(dsn)
     try:
-        await conn.execute("ALTER SYSTEM SET max_wal_size = '64GB'")
+        await conn.execute("ALTER SYSTEM SET max_wal_size = '16GB'")
         await conn.execute("ALTER SYSTEM SET checkpoint_timeout = '1h'")
         await conn.execute("SELECT pg_reload_conf()")
-        report = await seed(dsn, plan, print if progress else lambda _: None)
+        report = await seed(dsn, plan, _say)
         await conn.execute("ALTER SYSTEM RESET max_wal_size")
         await conn.execute("ALTER SYSTEM RESET checkpoint_timeout")
         await conn.execute("SELECT pg_reload_conf()")
+        _say("  ANALYZE, CHECKPOINT")
         started = time.perf_counter()
         await conn.execute("ANALYZE")
         await conn.execute("CHECKPOINT")
@@ -154,7 +159,8 @@ async def _samples(dsn: str, count: int) -> tuple[list[str], list[str]]:
         rows = await conn.fetch("SELECT id, customer_id FROM orders WHERE seq = ANY($1)", seqs)
     finally:
         await conn.close()
-    return [str(row["id"]) for row in rows], sorted({row["customer_id"] for row in rows})
+    # Customers as often as they hold orders: at size 0, the POST run's customer.
+    return [str(row["id"]) for row in rows], [row["customer_id"] for row in rows]
 
 
 def _http(env: dict[str, str], ids: str, seconds: int, workdir: Path) -> dict[str, Any]:
@@ -171,7 +177,7 @@ def _http(env: dict[str, str], ids: str, seconds: int, workdir: Path) -> dict[st
         figures["create"] = wrk.run_wrk(f"{url}/", seconds, 32, post=True)
         figures["read"] = wrk.run_wrk(f"{url}/{created}", seconds, 32, post=False)
         order_ids, customers = asyncio.run(_samples(env["DATABASE_URL"], 20_000))
-        # A customer has a page of 20 in the lists: the seeded ones have about 50 orders each.
+        # A seeded customer has about 50 orders: a full page of 20.
         paths = workdir / "ids.txt"
         paths.write_text("".join(f"/{order_id}\n" for order_id in order_ids))
         script = LOAD_DIR / "paths.lua"
@@ -179,7 +185,7 @@ def _http(env: dict[str, str], ids: str, seconds: int, workdir: Path) -> dict[st
         lists = workdir / "lists.txt"
         lists.write_text("".join(f"/?customer_id={c}&limit=20\n" for c in customers))
         figures["list"] = wrk.run_wrk(url, seconds, 32, False, script, [str(lists)])
-        figures["list customers"] = len(customers)
+        figures["list customers"] = len(set(customers))
         return figures
     finally:
         stop(process)
@@ -199,12 +205,12 @@ def run_one(size: int, ids: str, args: argparse.Namespace, workdir: Path) -> dic
     )
     result: dict[str, Any] = {"size": size, "ids": ids}
     with database_and_broker(workdir) as env:
-        print(f"size {size:,}, {ids}: loading", flush=True)
-        result["seed"] = asyncio.run(_prepare(env["DATABASE_URL"], plan, progress=True))
+        _say(f"size {size:,}, {ids}: loading")
+        result["seed"] = asyncio.run(_prepare(env["DATABASE_URL"], plan))
         result["storage"] = asyncio.run(_storage(env["DATABASE_URL"]))
-        print(f"size {size:,}, {ids}: relay sweeps", flush=True)
+        _say(f"size {size:,}, {ids}: relay sweeps")
         result["sweep"] = _sweeps(env, args.sweeps)
-        print(f"size {size:,}, {ids}: HTTP", flush=True)
+        _say(f"size {size:,}, {ids}: HTTP")
         workdir.mkdir(parents=True, exist_ok=True)
         result["http"] = _http(env, ids, args.seconds, workdir)
     return result
@@ -303,6 +309,11 @@ def main() -> None:
     parser.add_argument(
         "--key-share", type=float, default=0.25, help="share of orders with an idempotency key"
     )
+    parser.add_argument(
+        "--append",
+        action="store_true",
+        help="add these runs to those of bench-results/scale.json (a larger size later)",
+    )
     args = parser.parse_args()
     kinds = [kind.strip() for kind in args.ids.split(",") if kind.strip()]
     if not kinds or set(kinds) - set(ID_KINDS):
@@ -312,6 +323,8 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     run_dir = RESULTS / f"scale-{int(time.time())}"
     results: dict[str, Any] = {"machine": machine(), "seconds": args.seconds, "runs": []}
+    if args.append and (RESULTS / "scale.json").exists():
+        results["runs"] = json.loads((RESULTS / "scale.json").read_text())["runs"]
     for size in args.sizes:
         for ids in kinds:
             results["runs"].append(run_one(size, ids, args, run_dir / f"{size}-{ids}"))
