@@ -208,7 +208,7 @@ class _Generator:
             # Each event's data: the order as the statement that wrote the event returned it.
             times = {1: created, 2: confirmed, 3: shipped}
             order = {
-                "id": str(uuid.UUID(bytes=order_id)),
+                "id": _uuid_text(order_id),
                 "customer_id": customer,
                 "items": items,
                 "total_cents": total,
@@ -307,6 +307,12 @@ class _Generator:
 def _unix_us(value: datetime) -> int:
     delta = value - _UNIX_EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _uuid_text(value: bytes) -> str:
+    """str(UUID(bytes=value)), at a third of the cost."""
+    h = value.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _datetime(unix_us: int) -> datetime:
