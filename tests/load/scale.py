@@ -4,17 +4,19 @@
     SCALE_SIZES=0,1000000 make bench-scale             # or: python -m tests.load.scale --help
     SCALE_IDS=uuid4,uuid7 SCALE_SIZES=1000000 make bench-scale   # the two kinds of ids
 
-For each size (and each kind of id), on a fresh PostgreSQL and broker as `make bench` starts
-them: the tables are bulk-loaded (`tests/load/seed.py`: the rows the service writes, in mixed
+For each size, each kind of id on a fresh PostgreSQL and broker as `make bench` starts them:
+the tables are bulk-loaded (`tests/load/seed.py`: the rows the service writes, in mixed
 statuses, 3 events an order, mostly published, idempotency keys for a share), analyzed and
-checkpointed; then, one at a time,
+checkpointed; then
 - the relay sweep: the outbox_relay function, fired as a PingSource fires it, timed from the
   ping to its answer (the first sweep publishes the load's newest events; the others find
-  nothing to do, as most sweeps of a live system);
-- orders_http alone (publishing to the broker, no consumers), driven by wrk with 32
-  connections for `--seconds` each: `POST /` and `GET /{id}` with `make bench`'s scripts (one
-  id), then `GET /{id}` of ids drawn from the whole table, and `GET /?customer_id=&limit=20`
-  of customers drawn from it (at size 0, the customer of the POST run's orders).
+  nothing to publish, as most sweeps of a live system);
+- orders_http alone (publishing to the broker, no consumers), after another CHECKPOINT,
+  driven by wrk with 32 connections for `--seconds` a row: `POST /` and `GET /{id}` with
+  `make bench`'s scripts (one id), then `GET /{id}` of ids drawn from the whole table, and
+  `GET /?customer_id=&limit=20` of customers drawn as often as they hold orders (at size 0,
+  nearly always the POST rows' one customer, whose orders lie together; at size N, one of
+  N/50 customers, whose 20 orders lie on 20 pages); `--rounds` alternate the kinds of id.
 The sizes of the tables and their indexes and shared_buffers are printed beside.
 `--ids uuid4` runs the service with UUIDv4 ids instead of its UUIDv7 (`serve_uuid4.py`), and
 loads UUIDv4 ids. Results go to bench-results/ (scale.md, scale.json).
@@ -29,6 +31,7 @@ import statistics
 import sys
 import time
 import uuid
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -130,13 +133,14 @@ async def _storage(dsn: str) -> dict[str, Any]:
 
 
 def _sweeps(env: dict[str, str], count: int) -> dict[str, Any]:
-    """Seconds from a ping to the relay's answer: the first, and the median of the others."""
+    """Seconds from a ping to the relay's answer: the first, and the median of the others;
+    and the answers' statuses (a sweep longer than the function's deadlines fails: 503)."""
     port = free_port()
     process = start(function_command("outbox_relay"), env, port)
+    seconds, statuses = [], []
     try:
         url = f"http://127.0.0.1:{port}"
         wait_until_answering(f"{url}/healthz", process=process)
-        seconds = []
         with httpx.Client(timeout=600) as client:
             for _ in range(count):
                 started = time.perf_counter()
@@ -144,10 +148,15 @@ def _sweeps(env: dict[str, str], count: int) -> dict[str, Any]:
                     f"{url}/", content=b"{}", headers={**PING, "ce-id": str(uuid.uuid4())}
                 )
                 seconds.append(time.perf_counter() - started)
-                answer.raise_for_status()
+                statuses.append(answer.status_code)
     finally:
         stop(process)
-    return {"first": seconds[0], "median": statistics.median(seconds[1:]), "all": seconds}
+    return {
+        "first": seconds[0],
+        "median": statistics.median(seconds[1:] or seconds),
+        "all": seconds,
+        "statuses": statuses,
+    }
 
 
 async def _samples(dsn: str, count: int) -> tuple[list[str], list[str]]:
@@ -163,57 +172,104 @@ async def _samples(dsn: str, count: int) -> tuple[list[str], list[str]]:
     return [str(row["id"]) for row in rows], [row["customer_id"] for row in rows]
 
 
-def _http(env: dict[str, str], ids: str, seconds: int, workdir: Path) -> dict[str, Any]:
-    port = free_port()
-    process = start(serve_command(ids), env, port)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_answering(f"{url}/healthz", process=process)
-        created = httpx.post(f"{url}/", json=order_body("bench"), timeout=10).json()["id"]
-        version = uuid.UUID(created).version
+class _Server:
+    """orders_http of one kind of id on its own loaded database, and the paths it is read by."""
+
+    def __init__(self, env: dict[str, str], ids: str, workdir: Path) -> None:
+        self.env, self.ids, self.workdir = env, ids, workdir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = start(serve_command(ids), env, self.port)
+        wait_until_answering(f"{self.url}/healthz", process=self.process)
+        answer = httpx.post(f"{self.url}/", json=order_body("bench"), timeout=10)
+        self.created = answer.json()["id"]
+        version = uuid.UUID(self.created).version
         if version != int(ids[-1]):
             raise RuntimeError(f"orders_http made a UUIDv{version}, not a {ids}")
-        figures: dict[str, Any] = {}
-        figures["create"] = wrk.run_wrk(f"{url}/", seconds, 32, post=True)
-        figures["read"] = wrk.run_wrk(f"{url}/{created}", seconds, 32, post=False)
-        order_ids, customers = asyncio.run(_samples(env["DATABASE_URL"], 20_000))
+
+    def sample(self) -> int:
+        """Ids and customers to read, drawn once the POST rows have run; distinct customers."""
+        order_ids, customers = asyncio.run(_samples(self.env["DATABASE_URL"], 20_000))
+        self.ids_file = self.workdir / "ids.txt"
+        self.ids_file.write_text("".join(f"/{order_id}\n" for order_id in order_ids))
         # A seeded customer has about 50 orders: a full page of 20.
-        paths = workdir / "ids.txt"
-        paths.write_text("".join(f"/{order_id}\n" for order_id in order_ids))
+        self.lists_file = self.workdir / "lists.txt"
+        self.lists_file.write_text("".join(f"/?customer_id={c}&limit=20\n" for c in customers))
+        return len(set(customers))
+
+    def row(self, name: str, seconds: int) -> dict[str, float]:
         script = LOAD_DIR / "paths.lua"
-        figures["read random"] = wrk.run_wrk(url, seconds, 32, False, script, [str(paths)])
-        lists = workdir / "lists.txt"
-        lists.write_text("".join(f"/?customer_id={c}&limit=20\n" for c in customers))
-        figures["list"] = wrk.run_wrk(url, seconds, 32, False, script, [str(lists)])
-        figures["list customers"] = len(set(customers))
-        return figures
-    finally:
-        stop(process)
+        if name == "create":
+            return wrk.run_wrk(f"{self.url}/", seconds, 32, post=True)
+        if name == "read":
+            return wrk.run_wrk(f"{self.url}/{self.created}", seconds, 32, post=False)
+        paths = self.ids_file if name == "read random" else self.lists_file
+        return wrk.run_wrk(self.url, seconds, 32, False, script, [str(paths)])
+
+    def stop(self) -> None:
+        stop(self.process)
 
 
-def run_one(size: int, ids: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+def _checkpoint(dsn: str) -> None:
+    async def run() -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute("CHECKPOINT")
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+def run_size(size: int, kinds: list[str], args: argparse.Namespace, workdir: Path) -> list[Any]:
+    """Each kind of id on its own database, loaded; then the HTTP rows in rounds that
+    alternate the kinds, so that the machine's drift hits them alike; medians."""
     from shared.settings import Settings
 
     settings = Settings()
-    plan = Plan(
-        orders=size,
-        ids=ids,
-        rate=args.rate,
-        confirm_delay=settings.confirm_delay_seconds,
-        ship_delay=settings.ship_delay_seconds,
-        key_share=args.key_share,
-    )
-    result: dict[str, Any] = {"size": size, "ids": ids}
-    with database_and_broker(workdir) as env:
-        _say(f"size {size:,}, {ids}: loading")
-        result["seed"] = asyncio.run(_prepare(env["DATABASE_URL"], plan))
-        result["storage"] = asyncio.run(_storage(env["DATABASE_URL"]))
-        _say(f"size {size:,}, {ids}: relay sweeps")
-        result["sweep"] = _sweeps(env, args.sweeps)
-        _say(f"size {size:,}, {ids}: HTTP")
-        workdir.mkdir(parents=True, exist_ok=True)
-        result["http"] = _http(env, ids, args.seconds, workdir)
-    return result
+    results: dict[str, dict[str, Any]] = {}
+    envs: dict[str, dict[str, str]] = {}
+    with ExitStack() as stack:
+        for ids in kinds:
+            plan = Plan(
+                orders=size,
+                ids=ids,
+                rate=args.rate,
+                confirm_delay=settings.confirm_delay_seconds,
+                ship_delay=settings.ship_delay_seconds,
+                key_share=args.key_share,
+            )
+            env = envs[ids] = stack.enter_context(database_and_broker(workdir / ids))
+            result = results[ids] = {"size": size, "ids": ids}
+            _say(f"size {size:,}, {ids}: loading")
+            result["seed"] = asyncio.run(_prepare(env["DATABASE_URL"], plan))
+            result["storage"] = asyncio.run(_storage(env["DATABASE_URL"]))
+            _say(f"size {size:,}, {ids}: relay sweeps")
+            result["sweep"] = _sweeps(env, args.sweeps)
+        servers = {}
+        for ids in kinds:
+            (workdir / ids).mkdir(parents=True, exist_ok=True)
+            servers[ids] = _Server(envs[ids], ids, workdir / ids)
+            stack.callback(servers[ids].stop)
+            _checkpoint(envs[ids]["DATABASE_URL"])
+        rows: dict[str, dict[str, list[dict[str, float]]]] = {ids: {} for ids in kinds}
+        for n in range(args.rounds):
+            _say(f"size {size:,}: HTTP round {n + 1} of {args.rounds}")
+            for ids in kinds:
+                rows[ids].setdefault("create", []).append(servers[ids].row("create", args.seconds))
+            for ids in kinds:
+                if n == 0:
+                    results[ids]["list customers"] = servers[ids].sample()
+                for name in ("read", "read random", "list"):
+                    rows[ids].setdefault(name, []).append(servers[ids].row(name, args.seconds))
+        for ids in kinds:
+            results[ids]["http"] = {name: _median(runs) for name, runs in rows[ids].items()}
+            results[ids]["http runs"] = rows[ids]
+    return [results[ids] for ids in kinds]
+
+
+def _median(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {key: statistics.median(run[key] for run in runs) for key in ("rps", "p50", "p99")}
 
 
 def _mib(n: int) -> str:
@@ -224,11 +280,17 @@ def _rate(figures: dict[str, float]) -> str:
     return f"{figures['rps']:,.0f} ({figures['p99']:.1f} ms)"
 
 
+def _failed(sweep: dict[str, Any]) -> str:
+    failed = [status for status in sweep.get("statuses", []) if status != 200]
+    return f" ({len(failed)} failed: {failed[0]})" if failed else ""
+
+
 def render(results: dict[str, Any]) -> str:
     runs = results["runs"]
     lines = [
-        f"Machine: {results['machine']}. wrk -t1 -c32, {results['seconds']} s a row; "
-        "req/s (p99). Sizes after the load, ANALYZE and CHECKPOINT.",
+        f"Machine: {results['machine']}. wrk -t1 -c32, {results['seconds']} s a row, "
+        f"medians of {results.get('rounds', 1)} round(s) alternating the kinds of id; req/s "
+        "(p99). Sizes after the load, ANALYZE and CHECKPOINT.",
         "",
         "| table size | ids | POST / | GET /{id} | GET /{id}, random ids "
         "| GET /?customer_id=&limit=20 | relay sweep (first / median of the next) | load |",
@@ -242,7 +304,7 @@ def render(results: dict[str, Any]) -> str:
             f"| {run['ids']} | {_rate(http['create'])} | {_rate(http['read'])} "
             f"| {_rate(http['read random'])} | p99 {http['list']['p99']:.1f} ms "
             f"({http['list']['rps']:,.0f} req/s) "
-            f"| {sweep['first']:.3f} / {sweep['median']:.3f} s "
+            f"| {sweep['first']:.3f} / {sweep['median']:.3f} s{_failed(sweep)} "
             f"| {run['seed']['seconds']:.0f} s |"
         )
     lines += ["", *goal_lines(runs), "", *storage_lines(runs)]
@@ -304,6 +366,9 @@ def main() -> None:
         help="uuid7 (the service's), uuid4, or both comma-separated (default: $SCALE_IDS)",
     )
     parser.add_argument("--seconds", type=int, default=10, help="length of each wrk row")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="HTTP rounds, alternating the kinds of id"
+    )
     parser.add_argument("--sweeps", type=int, default=5, help="relay sweeps timed per size")
     parser.add_argument("--rate", type=float, default=250.0, help="orders/s of the timeline")
     parser.add_argument(
@@ -322,14 +387,18 @@ def main() -> None:
         parser.error("bench-scale drives the service with wrk (apt-get install wrk)")
     RESULTS.mkdir(exist_ok=True)
     run_dir = RESULTS / f"scale-{int(time.time())}"
-    results: dict[str, Any] = {"machine": machine(), "seconds": args.seconds, "runs": []}
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "seconds": args.seconds,
+        "rounds": args.rounds,
+        "runs": [],
+    }
     if args.append and (RESULTS / "scale.json").exists():
         results["runs"] = json.loads((RESULTS / "scale.json").read_text())["runs"]
     for size in args.sizes:
-        for ids in kinds:
-            results["runs"].append(run_one(size, ids, args, run_dir / f"{size}-{ids}"))
-            (RESULTS / "scale.json").write_text(json.dumps(results, indent=2))
-            print(render(results), flush=True)
+        results["runs"] += run_size(size, kinds, args, run_dir / str(size))
+        (RESULTS / "scale.json").write_text(json.dumps(results, indent=2))
+        print(render(results), flush=True)
     table = render(results)
     (RESULTS / "scale.md").write_text(table)
     print(f"\nwritten to {RESULTS.name}/ (scale.md, scale.json)")
