@@ -7,7 +7,7 @@
 UV ?= $(shell command -v uv 2>/dev/null || echo .venv-uv/bin/uv)
 PYTHON := .venv/bin/python
 
-.PHONY: dev test lint format install clean bench fuzz audit browser
+.PHONY: dev test lint format install clean bench bench-scale fuzz audit browser
 
 $(UV):
 	python3 -m venv .venv-uv
@@ -43,6 +43,11 @@ bench: .venv/.synced-bench
 	$(UV) sync --locked --inexact --no-default-groups --group bench --compile-bytecode
 	$(PYTHON) -m compileall -q shared functions tests
 	$(PYTHON) -m tests.load.bench $(BENCH_ARGS)
+
+# The same service on tables of 0, 1M and 10M orders, bulk-loaded (SCALE_SIZES=0,1000000 for
+# fewer; SCALE_IDS=uuid4,uuid7 to compare the ids; SCALE_ARGS for the rest, see --help).
+bench-scale: .venv/.synced-bench
+	$(PYTHON) -m tests.load.scale $(SCALE_ARGS)
 
 # The fuzzing of `make test`, with many more cases (FUZZ_EXAMPLES per operation or property);
 # schemathesis runs the README's command as it is: its default settings, a random seed.

@@ -8,7 +8,9 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from uuid import UUID, uuid4
+from uuid import UUID
+
+from shared.domain.ids import uuid7
 
 
 class EventType(StrEnum):
@@ -94,7 +96,7 @@ def order_event(
     traceparent: str | None = None,
 ) -> OrderEvent:
     return OrderEvent(
-        id=uuid4(),
+        id=uuid7(),
         order_id=order_id,
         type=event_type.value,
         source=SOURCES[event_type],

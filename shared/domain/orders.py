@@ -4,10 +4,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import TypedDict
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import orjson
 
+from shared.domain.ids import uuid7
 from shared.domain.lifecycle import EDITABLE_STATUSES, OrderStatus, is_editable
 from shared.domain.schemas import OrderIn
 
@@ -102,7 +103,7 @@ def items_of(body: OrderIn) -> tuple[Item, ...]:
 
 def new_order(body: OrderIn, now: datetime) -> Order:
     return Order(
-        id=uuid4(),
+        id=uuid7(),
         customer_id=body.customer_id,
         items=items_of(body),
         total_cents=body.total_cents,

@@ -4,6 +4,8 @@ machine it leaves more CPU to the server under test. `make bench` prefers it for
 import re
 import shutil
 import subprocess
+from collections.abc import Sequence
+from pathlib import Path
 
 from tests.load.k6 import LOAD_DIR
 
@@ -19,11 +21,24 @@ def _ms(output: str, percentile: str) -> float:
     return float(found.group(1)) * _SCALE[found.group(2)] if found else float("nan")
 
 
-def run_wrk(url: str, seconds: int, connections: int, post: bool) -> dict[str, float]:
+def run_wrk(
+    url: str,
+    seconds: int,
+    connections: int,
+    post: bool,
+    script: Path | None = None,
+    script_args: Sequence[str] = (),
+) -> dict[str, float]:
+    """`script` (with its arguments) drives the requests instead of `post.lua` or a plain GET."""
     command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
     if post:
         command += ["-s", str(LOAD_DIR / "post.lua")]
-    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    elif script is not None:
+        command += ["-s", str(script)]
+    extra = ["--", *script_args] if script_args else []
+    output = subprocess.run(
+        [*command, url, *extra], capture_output=True, text=True, check=True
+    ).stdout
     requests = re.search(r"(\d+) requests in", output)
     rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
