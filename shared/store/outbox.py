@@ -48,11 +48,17 @@ _OVERDUE = "\n   OR ".join(
     f"\n       AND e.time < now() - make_interval(secs => ${n}))"
     for n, step in enumerate(TRANSITIONS, 1)
 )
+# From the orders on their way (few, found by their status) to each one's newest driving event
+# by its order id: LATERAL keeps that plan however large the outbox grows, where a join let the
+# planner scan every old event through `ix_outbox_time` (tests/store/test_redrive_plan.py).
 DRIVING_EVENTS = f"""
-SELECT DISTINCT ON (e.order_id) {", ".join(f"e.{c}" for c in OUTBOX_COLUMNS)}
-FROM orders o JOIN outbox e ON e.order_id = o.id
-WHERE {_OVERDUE}
-ORDER BY e.order_id, e.seq DESC"""
+SELECT {", ".join(f"e.{c}" for c in OUTBOX_COLUMNS)}
+FROM orders o CROSS JOIN LATERAL (
+  SELECT * FROM outbox e
+  WHERE e.order_id = o.id AND ({_OVERDUE})
+  ORDER BY e.seq DESC LIMIT 1) e
+WHERE o.status IN ({sql_literals(IN_FLIGHT)})
+ORDER BY e.order_id"""
 BACKLOG = """
 SELECT count(*), coalesce(extract(epoch FROM now() - min(time)), 0)::float8
 FROM outbox WHERE published_at IS NULL"""

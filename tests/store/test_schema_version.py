@@ -2,10 +2,7 @@
 previous code keeps running on the next schema (migrations expand first, contract later)."""
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
@@ -14,7 +11,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 from alembic import command
-from shared.store.migrate import ALEMBIC_INI, upgrade_to_head
+from shared.store.migrate import ALEMBIC_INI
 from shared.store.schema_version import (
     CODE_SCHEMA_NUMBER,
     not_ready_because,
@@ -88,27 +85,6 @@ def test_every_migration_is_numbered_one_after_the_last() -> None:
     assert [s.revision for s in chain] == [revision_id(n) for n in range(1, len(chain) + 1)]
     assert [s.down_revision for s in chain] == [None] + [s.revision for s in chain[:-1]]
     assert scripts.get_heads() == [revision_id(CODE_SCHEMA_NUMBER)]
-
-
-def _with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
-@pytest.fixture
-async def scratch_database(database_url: str) -> AsyncIterator[str]:
-    """A database of the test's own on the test server, migrated to the code's head; other
-    tests never see the next schema."""
-    name = f"orders_next_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(database_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = _with_database(database_url, name)
-    try:
-        await asyncio.to_thread(upgrade_to_head, url)  # alembic runs a loop of its own
-        yield url
-    finally:
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 @pytest.fixture
