@@ -97,6 +97,19 @@ def served_function(
         process.wait(timeout=15)
 
 
+def orders_dlq(*args: str, broker: str) -> subprocess.CompletedProcess[str]:
+    """`orders dlq ARGS` against `broker`, as an operator runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "shared.cli", "dlq", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": broker},
+        timeout=60,
+        check=False,
+    )
+
+
 def binary_headers(
     attributes: dict[str, str], content_type: str = "application/json"
 ) -> dict[str, str]:

@@ -2,8 +2,6 @@
 and a replayed event moving its order once, however often it is replayed."""
 
 import os
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -25,7 +23,7 @@ from shared.messaging.event_records import kafka_message
 from shared.runtime.problems import problem
 from shared.store import outbox
 from tests.kafka_support import wait_for_records
-from tests.support import ROOT
+from tests.support import orders_dlq
 from tests.system import LocalSystem
 
 
@@ -37,20 +35,8 @@ def system(database_url: str, broker: str) -> Iterator[LocalSystem]:
         yield running
 
 
-def _orders_dlq(*args: str, broker: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "shared.cli", "dlq", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": broker},
-        timeout=60,
-        check=False,
-    )
-
-
 def _listed(event_id: str, broker: str) -> dict[str, object]:
-    ran = _orders_dlq("list", "--json", broker=broker)
+    ran = orders_dlq("list", "--json", broker=broker)
     assert ran.returncode == 0, ran.stderr
     entries = [orjson.loads(line) for line in ran.stdout.splitlines()]
     [entry] = [e for e in entries if e["id"] == event_id]
@@ -85,7 +71,7 @@ async def test_a_refused_event_is_listed_with_the_functions_reason(
     assert entry["destination"] == f"{system.url('confirm')}/"
     assert entry["type"] == "orders.order.created"
     assert entry["subject"] == "not-an-order"
-    ran = _orders_dlq("list", broker=broker)
+    ran = orders_dlq("list", broker=broker)
     [line] = [one for one in ran.stdout.splitlines() if f"id={poison_id}" in one]
     assert "status=400" in line
     assert "reason=\"subject must be an order id, not 'not-an-order'\"" in line
@@ -166,7 +152,7 @@ async def test_a_replayed_event_moves_its_order_once(
     time.sleep(2)
     assert httpx.get(f"{system.url('orders_http')}/{order_id}").json()["status"] == "CREATED"
 
-    ran = _orders_dlq("replay", event_id, broker=broker)
+    ran = orders_dlq("replay", event_id, broker=broker)
     assert ran.returncode == 0, ran.stderr
     assert f"replayed {event_id}" in ran.stdout
     shipped = system.wait_for_status([order_id], "SHIPPED")[order_id]
@@ -178,7 +164,7 @@ async def test_a_replayed_event_moves_its_order_once(
 
     # Again: confirm takes it for a duplicate, and nothing changes.
     duplicates = _duplicates_seen(system)
-    ran = _orders_dlq("replay", event_id, broker=broker)
+    ran = orders_dlq("replay", event_id, broker=broker)
     assert ran.returncode == 0, ran.stderr
     deadline = time.monotonic() + 60
     while _duplicates_seen(system) <= duplicates:

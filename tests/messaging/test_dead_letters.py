@@ -3,9 +3,6 @@ listed with their reasons and replayed onto their topics; bad input changes noth
 
 import asyncio
 import io
-import os
-import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime
 from typing import cast
@@ -26,7 +23,7 @@ from shared.messaging.kafka import ensure_topics
 from shared.runtime.problems import problem
 from shared.settings import get_settings
 from tests.kafka_support import read_topics
-from tests.support import ROOT
+from tests.support import orders_dlq
 
 SPEC = kafka_sources()[0]
 SINK = "http://127.0.0.1:8081/"
@@ -77,18 +74,6 @@ async def topic(broker: str) -> str:
     name = f"orders.dlq.test-{uuid.uuid4().hex[:8]}"
     await ensure_topics(get_settings(), (name,), partitions=2)
     return name
-
-
-def _orders_dlq(*args: str, broker: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "shared.cli", "dlq", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": broker},
-        timeout=60,
-        check=False,
-    )
 
 
 async def test_list_shows_each_dead_letter_with_why_it_was_refused(broker: str, topic: str) -> None:
@@ -183,22 +168,22 @@ async def test_bad_input_changes_nothing_and_says_why(broker: str, topic: str) -
 
     # An unknown id: nothing replayed, not even the good one named with it.
     unknown = str(uuid.uuid4())
-    ran = _orders_dlq("replay", "--topic", topic, str(good.id), unknown, broker=broker)
+    ran = orders_dlq("replay", "--topic", topic, str(good.id), unknown, broker=broker)
     assert ran.returncode == 1
     assert f"{unknown}: no dead letter has this id on {topic}" in ran.stderr
     assert "nothing replayed" in ran.stderr
     # The foreign event cannot go back: a clear reason, nothing replayed.
-    ran = _orders_dlq("replay", "--topic", topic, str(good.id), str(foreign.id), broker=broker)
+    ran = orders_dlq("replay", "--topic", topic, str(good.id), str(foreign.id), broker=broker)
     assert ran.returncode == 1
     assert "a foreign event" in ran.stderr
     # --all meets the wrapped record and the one with no event id: the same.
-    ran = _orders_dlq("replay", "--all", "--topic", topic, broker=broker)
+    ran = orders_dlq("replay", "--all", "--topic", topic, broker=broker)
     assert ran.returncode == 1
     assert "dev.knative.kafka.event" in ran.stderr
     assert "the record has no event id" in ran.stderr
     assert await _on_topics(broker, keys) == []
     # Listing shows every record, the malformed ones too, each saying what is wrong.
-    ran = _orders_dlq("list", "--json", "--topic", topic, broker=broker)
+    ran = orders_dlq("list", "--json", "--topic", topic, broker=broker)
     assert ran.returncode == 0, ran.stderr
     entries = [orjson.loads(line) for line in ran.stdout.splitlines()]
     assert len(entries) == 4
@@ -206,17 +191,17 @@ async def test_bad_input_changes_nothing_and_says_why(broker: str, topic: str) -
     [garbage] = [e for e in entries if e["id"] is None]
     assert garbage["reason"].startswith("knativeerrordata is not base64")
     # Named alone, the good one goes.
-    ran = _orders_dlq("replay", "--topic", topic, str(good.id), broker=broker)
+    ran = orders_dlq("replay", "--topic", topic, str(good.id), broker=broker)
     assert ran.returncode == 0, ran.stderr
     assert await _on_topics(broker, keys) == [str(good.order_id)]
 
 
 async def test_a_missing_topic_or_broker_is_a_clear_error(broker: str) -> None:
-    ran = _orders_dlq("list", "--topic", "orders.dlq.nowhere", broker=broker)
+    ran = orders_dlq("list", "--topic", "orders.dlq.nowhere", broker=broker)
     assert ran.returncode == 1
     assert "there is no topic 'orders.dlq.nowhere'" in ran.stderr
     with pytest.raises(DeadLetterError, match="no dead letter has this id"):
         await replay_dead_letters(get_settings(), ["nope"], False, "orders.dlq", io.StringIO())
-    ran = await asyncio.to_thread(_orders_dlq, "list", broker="127.0.0.1:1")
+    ran = await asyncio.to_thread(orders_dlq, "list", broker="127.0.0.1:1")
     assert ran.returncode == 1
     assert "cannot reach Kafka at 127.0.0.1:1" in ran.stderr
