@@ -37,7 +37,11 @@ async def test_postgres_stopped_and_restarted_during_a_stream(
         with CreateStream(lambda: running.url("orders_http")) as stream:
             time.sleep(2)
             own_postgres.stop()
-            time.sleep(4)
+            # Down until a create has been refused: a create that waits for the database can
+            # outlast a fixed outage and see none.
+            deadline = time.monotonic() + 60
+            while stream.unavailable == 0 and time.monotonic() < deadline:
+                time.sleep(0.1)
             own_postgres.start()
             time.sleep(2)
         orders = stream.created
