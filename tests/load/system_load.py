@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 import httpx
 
+from tests.load import footprint
 from tests.load.k6 import run_k6
 from tests.load.stack import cpu_seconds
 from tests.support import order_body
@@ -97,6 +98,7 @@ def lifecycle_run(env: dict[str, str], rate: int, duration: int, results: Path) 
         **quiet,
     ) as system:
         _warm_up(system)
+        stored_before = footprint.measure(env["DATABASE_URL"], env["KAFKA_BOOTSTRAP_SERVERS"])
         before = _cpu(system)
         run_id = f"bench-{uuid.uuid4()}"
         k6_env = {
@@ -113,7 +115,11 @@ def lifecycle_run(env: dict[str, str], rate: int, duration: int, results: Path) 
             latency_metric="http_req_duration{name:create}",
         )
         after = _cpu(system)
+        stored_after = footprint.measure(env["DATABASE_URL"], env["KAFKA_BOOTSTRAP_SERVERS"])
     shipped, span, lag = asyncio.run(_span(env["DATABASE_URL"], run_id))
+    kafka = asyncio.run(
+        footprint.kafka_bytes(env["KAFKA_BOOTSTRAP_SERVERS"], stored_before, stored_after)
+    )
     per_order = {
         name: (after[name] - before.get(name, 0.0)) * 1000 / max(shipped, 1) for name in after
     }
@@ -131,4 +137,5 @@ def lifecycle_run(env: dict[str, str], rate: int, duration: int, results: Path) 
         "thresholds_held": result.passed,
         "cpu_ms_per_order": per_order,
         "own_cpu_ms_per_order": sum(per_order[name] for name in OWN_FUNCTIONS),
+        "bytes_per_order": footprint.per_order(stored_before, stored_after, kafka, shipped),
     }

@@ -111,6 +111,17 @@ def _lifecycle_rows(life: dict[str, Any]) -> list[str]:
         f"{_met(life['create_p99_ms'] < 50)} |",
         f"| CPU ms per order in orders_http + confirm + ship ({split}) | {own:.2f} | | | | "
         f"| <= 4: {_met(own <= 4)} |",
+        *_bytes_rows(life.get("bytes_per_order")),
+    ]
+
+
+def _bytes_rows(per_order: dict[str, float] | None) -> list[str]:
+    if not per_order:
+        return []
+    split = ", ".join(f"{kind} {n:,.0f}" for kind, n in per_order.items())
+    return [
+        f"| lifecycle: bytes per order (table and index growth, WAL, Kafka key + value + "
+        f"headers) | {split} | | | | | |"
     ]
 
 

@@ -62,3 +62,23 @@ def test_a_piece_of_our_own_is_kept_only_over_two_percent_of_the_cpu_per_order()
     dropped = verdicts(measured, 4000.0)["pool release without RESET ALL"]
     assert dropped["kept"] is False
     assert "NO: use the library" in standin_rows({"x": dropped})[-1]
+
+
+def test_the_lifecycle_shows_its_bytes_per_order_when_measured() -> None:
+    life: dict[str, Any] = {
+        "rate_asked": 250,
+        "duration_s": 60,
+        "orders_shipped": 15000,
+        "orders_not_shipped": 0,
+        "last_create_to_last_ship_s": 0.4,
+        "shipped_per_second": 250.0,
+        "create_p50_ms": 2.0,
+        "create_p95_ms": 7.0,
+        "create_p99_ms": 14.0,
+        "cpu_ms_per_order": {"orders_http": 1.0},
+        "own_cpu_ms_per_order": 1.0,
+    }
+    assert "bytes per order" not in render_table({"machine": "test", "lifecycle": life})
+    life["bytes_per_order"] = {"table": 812.4, "index": 301.0, "wal": 7040.0, "kafka": 1530.0}
+    table = render_table({"machine": "test", "lifecycle": life})
+    assert "| table 812, index 301, wal 7,040, kafka 1,530 |" in table

@@ -1,0 +1,45 @@
+"""The lifecycle run's bytes per order: read from the real database and broker."""
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from shared.domain.events import TOPICS
+from tests.load import footprint
+from tests.load.seed import Plan, seed
+
+RECORDS = [
+    (b"order-1", b'{"a": 1}', [("ce_id", b"1"), ("ce_type", b"orders.order.created")]),
+    (b"order-2", b'{"b": 22}', [("ce_id", b"2")]),
+    (b"order-3", b"", []),
+]
+
+
+async def test_kafka_bytes_are_those_of_the_records_written_in_between(broker: str) -> None:
+    before = await footprint.footprint_of_broker(broker)
+    producer = AIOKafkaProducer(bootstrap_servers=broker)
+    await producer.start()
+    try:
+        for topic in TOPICS.values():
+            for key, value, headers in RECORDS:
+                await producer.send_and_wait(topic, value, key=key, headers=headers)
+    finally:
+        await producer.stop()
+    after = await footprint.footprint_of_broker(broker)
+    expected = len(TOPICS) * sum(footprint.record_bytes(*record) for record in RECORDS)
+    assert expected == len(TOPICS) * ((7 + 8 + 6 + 27) + (7 + 9 + 6) + 7)
+    assert await footprint.kafka_bytes(broker, before, after) == expected
+
+
+@pytest.mark.usefixtures("db")
+async def test_tables_indexes_and_wal_grow_with_the_orders(database_url: str, broker: str) -> None:
+    before = await footprint.footprint(database_url, broker)
+    plan = Plan(orders=2000, ids="uuid7", rate=10, confirm_delay=10, ship_delay=10, key_share=0.5)
+    await seed(database_url, plan, progress=lambda _: None)
+    after = await footprint.footprint(database_url, broker)
+    grown = footprint.per_order(before, after, kafka=0, orders=2000)
+    # An order is a row of a few hundred bytes and about three events: well over 100 bytes
+    # of table and of WAL each, and some index.
+    assert grown["table"] > 100
+    assert grown["index"] > 10
+    assert grown["wal"] > 100
+    assert grown["kafka"] == 0
