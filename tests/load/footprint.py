@@ -13,8 +13,12 @@ TABLES = ("orders", "outbox", "idempotency_keys")
 SIZES = """
 SELECT pg_current_wal_lsn() - '0/0'::pg_lsn AS wal,
        sum(pg_table_size(t::regclass))::bigint AS tables,
-       sum(pg_indexes_size(t::regclass))::bigint AS indexes
+       sum(pg_indexes_size(t::regclass))::bigint AS indexes,
+       (SELECT wal_sync FROM pg_stat_wal) AS wal_syncs,
+       (SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()) AS commits
 FROM unnest($1::text[]) AS t"""
+# A backend reports its statistics when idle, at most this long after its last transaction.
+STATISTICS_DELAY_SECONDS = 11
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,8 @@ class Footprint:
     tables: int
     indexes: int
     kafka_offsets: dict[tuple[str, int], int]
+    wal_syncs: int = 0
+    commits: int = 0
 
 
 async def footprint(dsn: str, bootstrap_servers: str) -> Footprint:
@@ -32,7 +38,14 @@ async def footprint(dsn: str, bootstrap_servers: str) -> Footprint:
     finally:
         await conn.close()
     broker = await footprint_of_broker(bootstrap_servers)
-    return Footprint(int(row["wal"]), row["tables"], row["indexes"], broker.kafka_offsets)
+    return Footprint(
+        int(row["wal"]),
+        row["tables"],
+        row["indexes"],
+        broker.kafka_offsets,
+        row["wal_syncs"],
+        row["commits"],
+    )
 
 
 async def footprint_of_broker(bootstrap_servers: str) -> Footprint:
@@ -90,14 +103,17 @@ def record_bytes(key: bytes | None, value: bytes | None, headers: Any) -> int:
 
 
 def per_order(before: Footprint, after: Footprint, kafka: int, orders: int) -> dict[str, float]:
-    """Bytes per order of each kind; table and index growth is in whole pages, so it is only
-    meaningful over thousands of orders."""
+    """Bytes per order of each kind, and commits and WAL syncs (the disk's writes that wait);
+    table and index growth is in whole pages, so it is only meaningful over thousands of
+    orders."""
     n = max(orders, 1)
     return {
         "table": (after.tables - before.tables) / n,
         "index": (after.indexes - before.indexes) / n,
         "wal": (after.wal - before.wal) / n,
         "kafka": kafka / n,
+        "commits": (after.commits - before.commits) / n,
+        "wal_syncs": (after.wal_syncs - before.wal_syncs) / n,
     }
 
 

@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,7 @@ def lifecycle_run(env: dict[str, str], rate: int, duration: int, results: Path) 
             latency_metric="http_req_duration{name:create}",
         )
         after = _cpu(system)
+        time.sleep(footprint.STATISTICS_DELAY_SECONDS)
         stored_after = footprint.measure(env["DATABASE_URL"], env["KAFKA_BOOTSTRAP_SERVERS"])
     shipped, span, lag = asyncio.run(_span(env["DATABASE_URL"], run_id))
     kafka = asyncio.run(

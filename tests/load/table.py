@@ -118,11 +118,20 @@ def _lifecycle_rows(life: dict[str, Any]) -> list[str]:
 def _bytes_rows(per_order: dict[str, float] | None) -> list[str]:
     if not per_order:
         return []
-    split = ", ".join(f"{kind} {n:,.0f}" for kind, n in per_order.items())
-    return [
+    sizes = ", ".join(f"{kind} {per_order[kind]:,.0f}" for kind in BYTE_KINDS)
+    lines = [
         f"| lifecycle: bytes per order (table and index growth, WAL, Kafka key + value + "
-        f"headers) | {split} | | | | | |"
+        f"headers) | {sizes} | | | | | |"
     ]
+    if "commits" in per_order:
+        lines.append(
+            f"| lifecycle: PostgreSQL commits / WAL syncs per order | {per_order['commits']:.2f}"
+            f" / {per_order['wal_syncs']:.2f} | | | | | |"
+        )
+    return lines
+
+
+BYTE_KINDS = ("table", "index", "wal", "kafka")
 
 
 def standin_rows(standins: dict[str, Any]) -> list[str]:

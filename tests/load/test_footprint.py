@@ -1,5 +1,6 @@
 """The lifecycle run's bytes per order: read from the real database and broker."""
 
+import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
@@ -43,3 +44,16 @@ async def test_tables_indexes_and_wal_grow_with_the_orders(database_url: str, br
     assert grown["index"] > 10
     assert grown["wal"] > 100
     assert grown["kafka"] == 0
+
+
+async def test_commits_are_counted(database_url: str, broker: str) -> None:
+    before = await footprint.footprint(database_url, broker)
+    conn = await asyncpg.connect(database_url)
+    try:
+        for _ in range(5):
+            await conn.execute("SELECT 1")
+        await conn.execute("SELECT pg_stat_force_next_flush()")
+    finally:
+        await conn.close()
+    after = await footprint.footprint(database_url, broker)
+    assert after.commits - before.commits >= 5

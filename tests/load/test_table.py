@@ -82,3 +82,9 @@ def test_the_lifecycle_shows_its_bytes_per_order_when_measured() -> None:
     life["bytes_per_order"] = {"table": 812.4, "index": 301.0, "wal": 7040.0, "kafka": 1530.0}
     table = render_table({"machine": "test", "lifecycle": life})
     assert "| table 812, index 301, wal 7,040, kafka 1,530 |" in table
+    assert "commits" not in table
+    life["bytes_per_order"] |= {"commits": 0.514, "wal_syncs": 0.25}
+    table = render_table({"machine": "test", "lifecycle": life})
+    assert "| commits / WAL syncs per order | 0.51 / 0.25 |" in table.replace(
+        "lifecycle: PostgreSQL ", ""
+    )
