@@ -88,3 +88,18 @@ def test_the_lifecycle_shows_its_bytes_per_order_when_measured() -> None:
     assert "| commits / WAL syncs per order | 0.51 / 0.25 |" in table.replace(
         "lifecycle: PostgreSQL ", ""
     )
+
+
+def _http(rps: float) -> dict[str, float]:
+    return {"rps": rps, "p50": 1.0, "p95": 2.0, "p99": 3.0, "errors": 0.0, "passed": True}
+
+
+def test_crud_rows_judge_against_raw_and_five_times_the_peer() -> None:
+    http: dict[str, Any] = {"tool": "wrk", "project mix": _http(1000)}
+    for op, mine in (("create", 1000.0), ("read", 900.0)):
+        http |= {f"project {op}": _http(mine), f"raw {op}": _http(950), f"peer {op}": _http(190)}
+    lines = render_table({"machine": "test", "http": http}).splitlines()
+    post = next(line for line in lines if "POST /" in line)
+    get = next(line for line in lines if "GET /{id}" in line)
+    assert post.endswith(">= 1.0x raw: met; >= 5x peer: met |")
+    assert get.endswith(">= 1.0x raw: NOT met; >= 5x peer: NOT met |")
