@@ -62,3 +62,41 @@ def test_a_piece_of_our_own_is_kept_only_over_two_percent_of_the_cpu_per_order()
     dropped = verdicts(measured, 4000.0)["pool release without RESET ALL"]
     assert dropped["kept"] is False
     assert "NO: use the library" in standin_rows({"x": dropped})[-1]
+
+
+def _edge_step(rate: int, holds: bool, **figures: Any) -> dict[str, Any]:
+    step: dict[str, Any] = {
+        "rate_asked": rate,
+        "shipped_per_second": float(rate),
+        "orders_shipped": rate * 60,
+        "lost": 0,
+        "create_p99_ms": 20.0,
+        "holds": holds,
+        "failures": [] if holds else ["p99 61.0 ms"],
+        "load_cpu_ms_per_order": {"orders_http": 1.04, "confirm": 0.46, "postgres": 0.55},
+        "k6_cpu_ms_per_order": 0.62,
+        "k6_cores": 0.37,
+    }
+    return {**step, **figures}
+
+
+def test_the_edge_rows_give_each_step_the_rate_held_and_its_cpu_by_process() -> None:
+    steps = [_edge_step(250, True), _edge_step(400, True), _edge_step(600, False, lost=3)]
+    table = render_table(
+        {"machine": "test", "edge": {"steps": steps, "highest_held": 400, "goal_per_second": 1200}}
+    )
+    assert "| 400 | 400.0 | 24,000 | 0 | 20.0 | yes |" in table
+    assert "| 600 | 600.0 | 36,000 | 3 | 20.0 | no: p99 61.0 ms |" in table
+    assert "Highest rate held: 400/s (goal >= 1,200/s: NOT met)" in table
+    assert "| CPU ms per order at 400/s | orders_http | confirm | postgres | whole stack |" in table
+    assert "| | 1.0 | 0.5 | 0.6 | 2.0 | 0.6 (0.37 of a core) |" in table
+    assert "lifecycle" not in table
+
+
+def test_an_edge_at_the_goal_is_met_and_one_with_no_step_held_has_no_cpu_row() -> None:
+    met = {"steps": [_edge_step(1200, True)], "highest_held": 1200, "goal_per_second": 1200}
+    assert "(goal >= 1,200/s: met)" in render_table({"machine": "test", "edge": met})
+    none = {"steps": [_edge_step(250, False)], "highest_held": 0, "goal_per_second": 1200}
+    table = render_table({"machine": "test", "edge": none})
+    assert "Highest rate held: none (goal >= 1,200/s: NOT met)" in table
+    assert "CPU ms per order" not in table
