@@ -21,10 +21,11 @@ def render_table(results: dict[str, Any]) -> str:
             f"HTTP rows driven by {results['http']['tool']}, medians of alternating rounds."
         )
         lines.append("")
-    lines += [
-        f"| figure | project {REFERENCE_COLUMNS} project vs raw / peer / framework | goal |",
-        "|---|---|---|---|---|---|---|",
-    ]
+    if {"http", "cold_start", "lifecycle"} & results.keys():
+        lines += [
+            f"| figure | project {REFERENCE_COLUMNS} project vs raw / peer / framework | goal |",
+            "|---|---|---|---|---|---|---|",
+        ]
     if "http" in results:
         lines += _http_rows(results["http"])
     if "cold_start" in results:

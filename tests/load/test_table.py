@@ -91,6 +91,7 @@ def test_the_edge_rows_give_each_step_the_rate_held_and_its_cpu_by_process() -> 
     assert "| CPU ms per order at 400/s | orders_http | confirm | postgres | whole stack |" in table
     assert "| | 1.0 | 0.5 | 0.6 | 2.0 | 0.6 (0.37 of a core) |" in table
     assert "lifecycle" not in table
+    assert "| figure |" not in table  # the main table's header, without a row of its own
 
 
 def test_an_edge_at_the_goal_is_met_and_one_with_no_step_held_has_no_cpu_row() -> None:
