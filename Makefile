@@ -37,8 +37,9 @@ browser:
 			echo "the browser tests need chromium: sudo apt-get install chromium" >&2; exit 1; \
 		fi; }
 
-# Every performance figure, side by side with the three references (about 6 minutes). Bytecode
-# is compiled first, as the image does, so that cold starts do not time the compiler.
+# Every performance figure, side by side with the three references (about 6 minutes, and 6 to 9
+# more for the edge search). Bytecode is compiled first, as the image does, so that cold starts
+# do not time the compiler.
 bench: .venv/.synced-bench
 	$(UV) sync --locked --inexact --no-default-groups --group bench --compile-bytecode
 	$(PYTHON) -m compileall -q shared functions tests

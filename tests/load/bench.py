@@ -12,7 +12,11 @@
    the peer and the functions-framework reference started the same way (GET /{id}), alternating.
 3. Lifecycle: the whole system (four functions, local eventing) with zero delays, `lifecycle.js`
    at a constant arrival rate; CPU per order read from /proc for every process.
-4. Micro-benchmarks of the pure steps.
+4. Edge: the highest lifecycle rate held (no create failed or dropped, none lost, create p99
+   under 50 ms, the pipeline kept pace), found by a step search of lifecycle runs, each on a
+   fresh database and broker; the whole stack's CPU per order at that rate, and k6's apart.
+   `--edge-profile` then runs py-spy on the stack's processes at that rate.
+5. Micro-benchmarks of the pure steps.
 `--only` runs some of these phases (the table then shows their rows alone).
 Results go to bench-results/ (git-ignored): table.md, results.json, latency.png.
 """
@@ -28,7 +32,7 @@ from typing import Any
 import httpx
 
 from shared.local.topology import FUNCTIONS
-from tests.load import chart, micro, standins, wrk
+from tests.load import chart, edge, edge_profile, micro, standins, wrk
 from tests.load.k6 import K6Result, run_k6
 from tests.load.stack import (
     database_and_broker,
@@ -46,7 +50,7 @@ RESULTS = ROOT / "bench-results"
 TARGETS = ("project", "raw", "peer", "framework")
 # The references whose cold start is measured beside the functions'.
 COLD_REFERENCES = ("peer", "framework")
-PHASES = ("http", "cold", "lifecycle", "standins", "micro")
+PHASES = ("http", "cold", "lifecycle", "edge", "standins", "micro")
 
 
 def _k6_rates(url: str, mix: str, seconds: int, summary: Path) -> dict[str, float]:
@@ -168,6 +172,15 @@ def main() -> None:
     parser.add_argument("--cold-runs", type=int, default=5)
     parser.add_argument("--rate", type=int, default=250, help="lifecycle: creates per second")
     parser.add_argument("--duration", type=int, default=60, help="lifecycle: seconds of load")
+    parser.add_argument("--edge-duration", type=int, default=60, help="edge: seconds a step")
+    parser.add_argument("--edge-steps", type=int, default=7, help="edge: most steps searched")
+    parser.add_argument("--edge-top", type=int, default=edge.TOP, help="edge: highest rate tried")
+    parser.add_argument(
+        "--edge-profile",
+        action="store_true",
+        help="edge: then run py-spy on the stack at the highest rate held, if below the goal",
+    )
+    parser.add_argument("--edge-profile-seconds", type=int, default=20)
     parser.add_argument("--k6-only", action="store_true", help="drive the HTTP rows with k6 too")
     parser.add_argument(
         "--only", action="append", choices=PHASES, help="run this phase alone (repeatable)"
@@ -190,6 +203,18 @@ def main() -> None:
         # A fresh database and broker: the HTTP rounds leave a hundred thousand events behind.
         with database_and_broker(run / "lifecycle") as env:
             results["lifecycle"] = lifecycle_run(env, args.rate, args.duration, RESULTS)
+            _keep(results)
+    if "edge" in phases:
+        results["edge"] = edge.run(
+            run / "edge", RESULTS, args.edge_duration, args.edge_steps, args.edge_top
+        )
+        _keep(results)
+        held = results["edge"]["highest_held"]
+        if args.edge_profile and 0 < held < edge.GOAL_PER_SECOND:
+            results["edge"]["profile"] = edge_profile.profile(
+                run / "edge", RESULTS, held, args.edge_duration, args.edge_profile_seconds
+            )
+            _keep(results)
     if "standins" in phases:
         with database_and_broker(run / "standins") as env:
             measured = standins.run(env)

@@ -23,16 +23,19 @@ def render_table(results: dict[str, Any]) -> str:
             f"HTTP rows driven by {results['http']['tool']}, medians of alternating rounds."
         )
         lines.append("")
-    lines += [
-        f"| figure | project {REFERENCE_COLUMNS} project vs raw / peer / framework | goal |",
-        "|---|---|---|---|---|---|---|",
-    ]
+    if {"http", "cold_start", "lifecycle"} & results.keys():
+        lines += [
+            f"| figure | project {REFERENCE_COLUMNS} project vs raw / peer / framework | goal |",
+            "|---|---|---|---|---|---|---|",
+        ]
     if "http" in results:
         lines += _http_rows(results["http"])
     if "cold_start" in results:
         lines += cold_rows(results["cold_start"])
     if "lifecycle" in results:
         lines += _lifecycle_rows(results["lifecycle"])
+    if "edge" in results:
+        lines += edge_rows(results["edge"])
     if "standins" in results:
         lines += standin_rows(results["standins"])
     if "micro_us" in results:
@@ -151,4 +154,51 @@ def standin_rows(standins: dict[str, Any]) -> list[str]:
             f" {row['saved_us_per_order']:.0f} µs | {row['share']:.1%} |"
             f" {'yes' if row['kept'] else 'NO: use the library'} |"
         )
+    return lines
+
+
+def edge_rows(edge: dict[str, Any]) -> list[str]:
+    """A row per step of the search, the highest rate held against the goal, the whole stack's
+    CPU per order at that rate by process (k6's apart: it is the load, not the system), and
+    where py-spy saw it go when the profile ran."""
+    lines = [
+        "",
+        "| edge step: creates/s asked | carried/s | shipped | lost | create p99 ms | holds |",
+        "|---|---|---|---|---|---|",
+    ]
+    for step in edge["steps"]:
+        verdict = "yes" if step["holds"] else "no: " + "; ".join(step["failures"])
+        lines.append(
+            f"| {step['rate_asked']:,} | {step['shipped_per_second']:,.1f} "
+            f"| {step['orders_shipped']:,} | {step['lost']:,} | {step['create_p99_ms']:.1f} "
+            f"| {verdict} |"
+        )
+    held, goal = edge["highest_held"], edge["goal_per_second"]
+    lines += [
+        "",
+        f"Highest rate held: {f'{held:,}/s' if held else 'none'} "
+        f"(goal >= {goal:,}/s: {_met(held >= goal)})",
+    ]
+    best = next((s for s in edge["steps"] if s["holds"] and s["rate_asked"] == held), None)
+    if best is None:
+        return lines
+    cpu = best["load_cpu_ms_per_order"]
+    lines += [
+        "",
+        f"| CPU ms per order at {held:,}/s | {' | '.join(cpu)} | whole stack | k6, apart |",
+        "|---|" + "---|" * (len(cpu) + 2),
+        f"| | {' | '.join(f'{ms:.1f}' for ms in cpu.values())} | {sum(cpu.values()):.1f} "
+        f"| {best['k6_cpu_ms_per_order']:.1f} ({best['k6_cores']:.2f} of a core) |",
+    ]
+    if "profile" in edge:
+        seconds = edge["profile"]["profile_seconds"]
+        lines += [
+            "",
+            f"| py-spy, {seconds} s at {edge['profile']['rate_asked']:,}/s | "
+            "functions with the most samples of their own (share of the process's samples) |",
+            "|---|---|",
+        ]
+        for name, top in edge["profile"]["profile"].items():
+            listed = ", ".join(f"{frame} {share:.1%}" for frame, share in top)
+            lines.append(f"| {name} | {listed or 'no samples'} |")
     return lines

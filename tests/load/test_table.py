@@ -103,3 +103,42 @@ def test_crud_rows_judge_against_raw_and_five_times_the_peer() -> None:
     get = next(line for line in lines if "GET /{id}" in line)
     assert post.endswith(">= 1.0x raw: met; >= 5x peer: met |")
     assert get.endswith(">= 1.0x raw: NOT met; >= 5x peer: NOT met |")
+
+
+def _edge_step(rate: int, holds: bool, **figures: Any) -> dict[str, Any]:
+    step: dict[str, Any] = {
+        "rate_asked": rate,
+        "shipped_per_second": float(rate),
+        "orders_shipped": rate * 60,
+        "lost": 0,
+        "create_p99_ms": 20.0,
+        "holds": holds,
+        "failures": [] if holds else ["p99 61.0 ms"],
+        "load_cpu_ms_per_order": {"orders_http": 1.04, "confirm": 0.46, "postgres": 0.55},
+        "k6_cpu_ms_per_order": 0.62,
+        "k6_cores": 0.37,
+    }
+    return {**step, **figures}
+
+
+def test_the_edge_rows_give_each_step_the_rate_held_and_its_cpu_by_process() -> None:
+    steps = [_edge_step(250, True), _edge_step(400, True), _edge_step(600, False, lost=3)]
+    table = render_table(
+        {"machine": "test", "edge": {"steps": steps, "highest_held": 400, "goal_per_second": 1200}}
+    )
+    assert "| 400 | 400.0 | 24,000 | 0 | 20.0 | yes |" in table
+    assert "| 600 | 600.0 | 36,000 | 3 | 20.0 | no: p99 61.0 ms |" in table
+    assert "Highest rate held: 400/s (goal >= 1,200/s: NOT met)" in table
+    assert "| CPU ms per order at 400/s | orders_http | confirm | postgres | whole stack |" in table
+    assert "| | 1.0 | 0.5 | 0.6 | 2.0 | 0.6 (0.37 of a core) |" in table
+    assert "lifecycle" not in table
+    assert "| figure |" not in table  # the main table's header, without a row of its own
+
+
+def test_an_edge_at_the_goal_is_met_and_one_with_no_step_held_has_no_cpu_row() -> None:
+    met = {"steps": [_edge_step(1200, True)], "highest_held": 1200, "goal_per_second": 1200}
+    assert "(goal >= 1,200/s: met)" in render_table({"machine": "test", "edge": met})
+    none = {"steps": [_edge_step(250, False)], "highest_held": 0, "goal_per_second": 1200}
+    table = render_table({"machine": "test", "edge": none})
+    assert "Highest rate held: none (goal >= 1,200/s: NOT met)" in table
+    assert "CPU ms per order" not in table
