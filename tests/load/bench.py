@@ -17,6 +17,8 @@
    fresh database and broker; the whole stack's CPU per order at that rate, and k6's apart.
    `--edge-profile` then runs py-spy on the stack's processes at that rate.
 5. Micro-benchmarks of the pure steps.
+6. Soak, only when asked for (`--only soak`, half an hour): the lifecycle at `--soak-rate`
+   for `--soak-minutes`, dead rows per table sampled throughout: does autovacuum keep up?
 `--only` runs some of these phases (the table then shows their rows alone).
 Results go to bench-results/ (git-ignored): table.md, results.json, latency.png.
 """
@@ -32,7 +34,7 @@ from typing import Any
 import httpx
 
 from shared.local.topology import FUNCTIONS
-from tests.load import chart, edge, edge_profile, micro, standins, wrk
+from tests.load import chart, edge, edge_profile, micro, soak, standins, wrk
 from tests.load.k6 import K6Result, run_k6
 from tests.load.stack import (
     database_and_broker,
@@ -50,7 +52,9 @@ RESULTS = ROOT / "bench-results"
 TARGETS = ("project", "raw", "peer", "framework")
 # The references whose cold start is measured beside the functions'.
 COLD_REFERENCES = ("peer", "framework")
-PHASES = ("http", "cold", "lifecycle", "edge", "standins", "micro")
+PHASES = ("http", "cold", "lifecycle", "edge", "standins", "micro", "soak")
+# The soak takes half an hour: it runs when asked for by name.
+DEFAULT_PHASES = tuple(phase for phase in PHASES if phase != "soak")
 
 
 def _k6_rates(url: str, mix: str, seconds: int, summary: Path) -> dict[str, float]:
@@ -181,12 +185,15 @@ def main() -> None:
         help="edge: then run py-spy on the stack at the highest rate held, if below the goal",
     )
     parser.add_argument("--edge-profile-seconds", type=int, default=20)
+    parser.add_argument("--soak-rate", type=int, default=250, help="soak: creates per second")
+    parser.add_argument("--soak-minutes", type=int, default=30, help="soak: minutes of load")
+    parser.add_argument("--soak-sample", type=float, default=30, help="soak: seconds a sample")
     parser.add_argument("--k6-only", action="store_true", help="drive the HTTP rows with k6 too")
     parser.add_argument(
         "--only", action="append", choices=PHASES, help="run this phase alone (repeatable)"
     )
     args = parser.parse_args()
-    phases = set(args.only or PHASES)
+    phases = set(args.only or DEFAULT_PHASES)
     RESULTS.mkdir(exist_ok=True)
     started = time.time()
     results: dict[str, Any] = {"machine": machine()}
@@ -215,6 +222,11 @@ def main() -> None:
                 run / "edge", RESULTS, held, args.edge_duration, args.edge_profile_seconds
             )
             _keep(results)
+    if "soak" in phases:
+        results["soak"] = soak.run(
+            run / "soak", RESULTS, args.soak_rate, args.soak_minutes, args.soak_sample
+        )
+        _keep(results)
     if "standins" in phases:
         with database_and_broker(run / "standins") as env:
             measured = standins.run(env)

@@ -36,6 +36,8 @@ def render_table(results: dict[str, Any]) -> str:
         lines += _lifecycle_rows(results["lifecycle"])
     if "edge" in results:
         lines += edge_rows(results["edge"])
+    if "soak" in results:
+        lines += soak_rows(results["soak"])
     if "standins" in results:
         lines += standin_rows(results["standins"])
     if "micro_us" in results:
@@ -201,4 +203,23 @@ def edge_rows(edge: dict[str, Any]) -> list[str]:
         for name, top in edge["profile"]["profile"].items():
             listed = ", ".join(f"{frame} {share:.1%}" for frame, share in top)
             lines.append(f"| {name} | {listed or 'no samples'} |")
+    return lines
+
+
+def soak_rows(soak: dict[str, Any]) -> list[str]:
+    """Whether autovacuum kept up over the soak: dead rows per table, bounded or growing."""
+    lines = [
+        "",
+        f"Soak: {soak['rate']}/s for {soak['minutes']} min, {soak['orders_shipped']:,} shipped, "
+        f"{soak['orders_not_shipped']} not, create p99 {soak['create_p99_ms']:.1f} ms.",
+        "",
+        "| table | dead rows: most / at the end | live at the end | autovacuum runs |"
+        " dead rows bounded |",
+        "|---|---|---|---|---|",
+    ]
+    for table, row in soak["tables"].items():
+        lines.append(
+            f"| {table} | {row['dead_max']:,} / {row['dead_at_end']:,} | {row['live_at_end']:,}"
+            f" | {row['autovacuum_runs']} | {_met(row['bounded'])} |"
+        )
     return lines
