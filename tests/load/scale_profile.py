@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 
 from shared.store.order_store import LIST_ORDERS
+from tests.load.stack import cpu_seconds
 
 PY_SPY = Path(sys.executable).parent / "py-spy"
 # A backend with stats pending flushes them when idle for 10 s (PGSTAT_IDLE_INTERVAL): a
@@ -97,6 +98,7 @@ def profiled(
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """Runs `row` (wrk) between two snapshots, py-spy sampling `pid` meanwhile."""
     before = asyncio.run(snapshot(dsn))
+    cpu = cpu_seconds(pid)
     raw = workdir / f"py-spy-{pid}.txt"
     command = [str(PY_SPY), "record", "-d", str(seconds), "-f", "raw", "-o", str(raw)]
     spy = subprocess.Popen(
@@ -106,10 +108,12 @@ def profiled(
     )
     try:
         figures = row()
+        cpu = cpu_seconds(pid) - cpu
     finally:
         spy.wait(seconds + 30)
     after = asyncio.run(snapshot(dsn))
     profile = per_request(before, after, figures["rps"] * seconds)
+    profile["cpu ms"] = 1000 * cpu / max(figures["rps"] * seconds, 1)
     profile["py-spy"] = top_functions(raw.read_text()) if raw.exists() else []
     return figures, profile
 
@@ -147,7 +151,8 @@ def render(run: dict[str, Any]) -> list[str]:
         wal = f"{profile['wal bytes']:,.0f} B ({profile['wal fpi']:.2f} full-page images)"
         lines.append(f"  - WAL: {wal}")
         spy = ", ".join(f"{name} {share:.1f}%" for name, share in profile["py-spy"])
-        lines.append(f"  - py-spy, own time of orders_http: {spy or 'no samples'}")
+        cpu = f"{profile['cpu ms']:.2f} ms of CPU; " if "cpu ms" in profile else ""
+        lines.append(f"  - orders_http: {cpu}py-spy, own time: {spy or 'no samples'}")
     if "list plan" in run:
         lines += ["", "The list's plan, one sampled customer:", "", "```", run["list plan"], "```"]
     return lines

@@ -78,6 +78,7 @@ def test_render_says_per_request_what_each_row_cost() -> None:
                 "wal bytes": 0.0,
                 "wal fpi": 0.0,
                 "py-spy": [("fetch (asyncpg/connection.py)", 12.5)],
+                "cpu ms": 0.456,
             }
         },
         "list plan": "Limit (actual rows=20)\n  Buffers: shared hit=21 read=3",
@@ -87,7 +88,9 @@ def test_render_says_per_request_what_each_row_cost() -> None:
     assert "- list: shared blocks hit/read: orders 19.5/1.25" in text
     assert "pg_stat_io, client backend: reads 1.250, read ms 0.500" in text
     assert "writes" not in text
-    assert "py-spy, own time of orders_http: fetch (asyncpg/connection.py) 12.5%" in text
+    assert (
+        "orders_http: 0.46 ms of CPU; py-spy, own time: fetch (asyncpg/connection.py) 12.5%" in text
+    )
     assert "Buffers: shared hit=21 read=3" in text
 
 
