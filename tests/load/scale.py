@@ -19,7 +19,9 @@ checkpointed; then
   N/50 customers, whose 20 orders lie on 20 pages); `--rounds` alternate the kinds of id.
 The sizes of the tables and their indexes and shared_buffers are printed beside.
 `--ids uuid4` runs the service with UUIDv4 ids instead of its UUIDv7 (`serve_uuid4.py`), and
-loads UUIDv4 ids. Results go to bench-results/ (scale.md, scale.json).
+loads UUIDv4 ids. Unless `--no-profile`, the POST and list rows are profiled
+(`scale_profile.py`: blocks, I/O and WAL per request, py-spy, the list's plan).
+Results go to bench-results/ (scale.md, scale.json).
 """
 
 import argparse
@@ -38,7 +40,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from tests.load import wrk
+from tests.load import scale_profile, wrk
 from tests.load.bench import RESULTS, machine
 from tests.load.seed import Plan, seed
 from tests.load.stack import database_and_broker, function_command, start, stop
@@ -175,8 +177,9 @@ async def _samples(dsn: str, count: int) -> tuple[list[str], list[str]]:
 class _Server:
     """orders_http of one kind of id on its own loaded database, and the paths it is read by."""
 
-    def __init__(self, env: dict[str, str], ids: str, workdir: Path) -> None:
+    def __init__(self, env: dict[str, str], ids: str, workdir: Path, profile: bool) -> None:
         self.env, self.ids, self.workdir = env, ids, workdir
+        self.profile, self.profiles = profile, dict[str, Any]()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = start(serve_command(ids), env, self.port)
@@ -190,6 +193,7 @@ class _Server:
     def sample(self) -> int:
         """Ids and customers to read, drawn once the POST rows have run; distinct customers."""
         order_ids, customers = asyncio.run(_samples(self.env["DATABASE_URL"], 20_000))
+        self.customers = customers
         self.ids_file = self.workdir / "ids.txt"
         self.ids_file.write_text("".join(f"/{order_id}\n" for order_id in order_ids))
         # A seeded customer has about 50 orders: a full page of 20.
@@ -198,6 +202,18 @@ class _Server:
         return len(set(customers))
 
     def row(self, name: str, seconds: int) -> dict[str, float]:
+        if not self.profile or name not in ("create", "list"):
+            return self._row(name, seconds)
+        figures, self.profiles[name] = scale_profile.profiled(
+            self.env["DATABASE_URL"],
+            self.process.pid,
+            seconds,
+            self.workdir,
+            lambda: self._row(name, seconds),
+        )
+        return figures
+
+    def _row(self, name: str, seconds: int) -> dict[str, float]:
         script = LOAD_DIR / "paths.lua"
         if name == "create":
             before = asyncio.run(_wal(self.env["DATABASE_URL"]))
@@ -271,7 +287,7 @@ def run_size(size: int, kinds: list[str], args: argparse.Namespace, workdir: Pat
         servers = {}
         for ids in kinds:
             (workdir / ids).mkdir(parents=True, exist_ok=True)
-            servers[ids] = _Server(envs[ids], ids, workdir / ids)
+            servers[ids] = _Server(envs[ids], ids, workdir / ids, args.profile)
             stack.callback(servers[ids].stop)
             _checkpoint(envs[ids]["DATABASE_URL"])
         rows: dict[str, dict[str, list[dict[str, float]]]] = {ids: {} for ids in kinds}
@@ -287,6 +303,10 @@ def run_size(size: int, kinds: list[str], args: argparse.Namespace, workdir: Pat
         for ids in kinds:
             results[ids]["http"] = {name: _median(runs) for name, runs in rows[ids].items()}
             results[ids]["http runs"] = rows[ids]
+            if args.profile:
+                results[ids]["profile"] = servers[ids].profiles
+                explain = scale_profile.list_plan(envs[ids]["DATABASE_URL"], servers[ids].customers)
+                results[ids]["list plan"] = asyncio.run(explain)
     return [results[ids] for ids in kinds]
 
 
@@ -337,6 +357,8 @@ def render(results: dict[str, Any]) -> str:
             f"| {_wal_cell(http['create'])} | {run['seed']['seconds']:.0f} s |"
         )
     lines += ["", *goal_lines(runs), "", *storage_lines(runs)]
+    for run in runs:
+        lines += ["", *scale_profile.render(run)] if "profile" in run else []
     return "\n".join(lines)
 
 
@@ -397,6 +419,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10, help="length of each wrk row")
     parser.add_argument(
         "--rounds", type=int, default=1, help="HTTP rounds, alternating the kinds of id"
+    )
+    parser.add_argument(
+        "--no-profile", dest="profile", action="store_false", help="skip the rows' profile"
     )
     parser.add_argument("--sweeps", type=int, default=5, help="relay sweeps timed per size")
     parser.add_argument("--rate", type=float, default=250.0, help="orders/s of the timeline")
