@@ -52,7 +52,7 @@ async def _until_short(batch: int, step: Callable[[], Awaitable[int]]) -> int:
             return total
 
 
-async def _partition_upkeep(settings: Settings, database: Database) -> int:
+async def partition_upkeep(settings: Settings, database: Database) -> int:
     """The outbox's partitions made and dropped; how many dropped. A lock it could not have in
     time postpones it to the next sweep: inserts never need it (the default partition)."""
     try:
@@ -102,7 +102,7 @@ async def sweep(
     if stalled:
         # Handlers are idempotent: re-sending the event of an order that is merely slow is harmless.
         await publisher.publish(stalled)
-    dropped = await _partition_upkeep(settings, database)
+    dropped = await partition_upkeep(settings, database)
     forgotten = await _until_short(FORGET_BATCH, forget_published)
     await _until_short(FORGET_BATCH, forget_keys)
     async with database.connection() as conn:
