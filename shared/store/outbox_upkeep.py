@@ -48,6 +48,11 @@ SELECT e.* FROM orders o CROSS JOIN LATERAL (
 WHERE o.status IN ({in_flight})"""
 
 
+def kept_sql(table: str) -> str:
+    """The events of partition `table` that must outlive it."""
+    return _KEPT.format(columns=_COLUMNS, table=table, in_flight=sql_literals(IN_FLIGHT))
+
+
 @dataclass
 class Upkeep:
     created: list[str] = field(default_factory=list)
@@ -85,8 +90,7 @@ async def drop(conn: asyncpg.Connection, partition: Partition) -> int:
     name = partition.name
     await conn.execute(f"ALTER TABLE {PARENT} DETACH PARTITION {name}")
     # Detached, its range is nobody's: inserted again, its rows land in the default partition.
-    kept = _KEPT.format(columns=_COLUMNS, table=name, in_flight=sql_literals(IN_FLIGHT))
-    status: str = await conn.execute(f"INSERT INTO {PARENT} ({_COLUMNS}) {kept}")
+    status: str = await conn.execute(f"INSERT INTO {PARENT} ({_COLUMNS}) {kept_sql(name)}")
     await conn.execute(f"DROP TABLE {name}")
     return int(status.rsplit(" ", 1)[1])
 

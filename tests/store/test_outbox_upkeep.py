@@ -5,11 +5,13 @@ dropped whole with the events the relay still needs kept."""
 import asyncio
 import importlib.util
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
+import orjson
 import pytest
 from pydantic import SecretStr
 
@@ -19,7 +21,7 @@ from shared.settings import get_settings
 from shared.store import outbox
 from shared.store.db import Database
 from shared.store.outbox_partitions import DEFAULT, LEGACY, bound, day_name
-from shared.store.outbox_upkeep import create_day, partitions, upkeep
+from shared.store.outbox_upkeep import create_day, kept_sql, partitions, upkeep
 
 WEEK = 7 * 24 * 3600.0
 INSERT = (
@@ -196,3 +198,44 @@ def test_bound_is_what_the_migration_writes(root: Path) -> None:
     spec.loader.exec_module(migration)
     tomorrow = datetime.now(UTC).date() + timedelta(days=1)
     assert migration._first_day_bound() in (bound(tomorrow), bound(tomorrow + timedelta(days=1)))
+
+
+async def test_the_kept_events_are_found_through_indexes_not_by_reading_the_day(
+    conn: asyncpg.Connection,
+) -> None:
+    # A day of 30,000 published events of finished orders and 10 orders on their way, whose
+    # events and one unpublished event are what a drop keeps: the query must not scan the day.
+    day = await _today(conn) - timedelta(days=8)
+    name = day_name(day)
+    await upkeep(conn, -2 * 24 * 3600.0, 0)  # the legacy partition, whose range holds that day
+    async with conn.transaction():
+        await create_day(conn, day)
+    on_their_way = [await _add_order(conn, "CONFIRMED") for _ in range(10)]
+    start_ms = int(_noon(day).timestamp() * 1000)
+    await conn.execute(
+        "INSERT INTO outbox (id, order_id, type, source, time, data, published_at)"
+        " SELECT (lpad(to_hex($1::bigint + n), 12, '0') || '7' || substr(md5(n::text), 1, 19))::uuid,"
+        " CASE WHEN n <= 10 THEN ($2::uuid[])[n] ELSE gen_random_uuid() END,"
+        " 'orders.order.created', '/x', $3::timestamptz,"
+        " '\\x7b7d', CASE WHEN n = 11 THEN NULL ELSE $3::timestamptz END"
+        " FROM generate_series(1, 30000) AS n",
+        start_ms,
+        on_their_way,
+        _noon(day),
+    )
+    await conn.execute("ANALYZE")
+    explained = await conn.fetchval(f"EXPLAIN (FORMAT JSON) {kept_sql(name)}")
+    scans = {
+        node["Node Type"]
+        for node in _nodes(orjson.loads(explained)[0]["Plan"])
+        if node.get("Relation Name") == name
+    }
+    assert scans, explained
+    assert not {"Seq Scan", "Parallel Seq Scan"} & scans, scans
+    assert len(await conn.fetch(kept_sql(name))) == 11
+
+
+def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _nodes(child)
