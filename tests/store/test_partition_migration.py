@@ -89,6 +89,17 @@ async def test_the_migration_keeps_every_row_and_the_code_of_0003_works_after(
             await conn.fetchval("SELECT relkind::text FROM pg_class WHERE relname = 'outbox'")
             == "p"
         )
+        # The old table's indexes became the partition's copies of the parent's: none built anew.
+        indexes = await conn.fetch(
+            "SELECT indexrelid::regclass::text FROM pg_index"
+            " WHERE indrelid = 'outbox_legacy'::regclass"
+        )
+        assert sorted(row[0] for row in indexes) == [
+            "outbox_legacy_order_id_idx",
+            "outbox_legacy_pkey",
+            "outbox_legacy_seq_idx",
+            "outbox_legacy_time_idx",
+        ]
 
         # The code of 0003 on the partitioned table: it writes an event (seq after the last)...
         new_id = uuid7()
