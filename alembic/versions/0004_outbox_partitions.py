@@ -13,8 +13,12 @@ writing, claiming, re-driving and deleting as before; `seq` keeps its values and
 is no longer unique (PostgreSQL has no unique index across partitions without the partition
 key; one sequence fills it, and only an index on the unpublished rows reads it).
 
-The attach reads the old table once to check its rows are below the bound, holding it meanwhile:
-a large outbox makes that a pause of the writes (see the README, "Outbox retention").
+The attach must know the old table's rows are below the bound. When no row is above it (no
+UUIDv4 there: the usual case once the UUIDv4 events have aged out), a CHECK says so, validated
+first while the writes go on, and the attach reads nothing. Otherwise the attach reads the table
+once, holding it meanwhile: on a large outbox, a pause of the writes (README, "Outbox
+retention"). The bound is the day after tomorrow's (UTC), so that the CHECK, in force for the
+old code's inserts from its creation on, is not reached before the table is attached.
 """
 
 from collections.abc import Sequence
@@ -44,15 +48,33 @@ def _parent_indexes() -> None:
 
 
 def _first_day_bound() -> UUID:
-    """As `shared.store.outbox_partitions.bound` of tomorrow (UTC); written out here, for a
-    migration must not change with the code."""
-    tomorrow = datetime.now(UTC).date() + timedelta(days=1)
-    start = datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=UTC)
+    """As `shared.store.outbox_partitions.bound` of the day after tomorrow (UTC); written out
+    here, for a migration must not change with the code."""
+    day = datetime.now(UTC).date() + timedelta(days=2)
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
     return UUID(int=int(start.timestamp()) * 1000 << 80)
+
+
+def _check_below(first: UUID) -> None:
+    """The CHECK that spares the attach its read, when every row is below `first`: validated
+    outside the migration's transaction, under a lock that lets the writes go on. A rerun
+    after a failure starts it over."""
+    with op.get_context().autocommit_block():
+        op.execute("ALTER TABLE outbox DROP CONSTRAINT IF EXISTS outbox_legacy_ids")
+        above = op.get_bind().exec_driver_sql(
+            f"SELECT EXISTS (SELECT 1 FROM outbox WHERE id >= '{first}')"
+        )
+        if not above.scalar():
+            op.execute(
+                f"ALTER TABLE outbox ADD CONSTRAINT outbox_legacy_ids CHECK (id < '{first}')"
+                " NOT VALID"
+            )
+            op.execute("ALTER TABLE outbox VALIDATE CONSTRAINT outbox_legacy_ids")
 
 
 def upgrade() -> None:
     first = _first_day_bound()
+    _check_below(first)
     op.execute("LOCK TABLE outbox IN ACCESS EXCLUSIVE MODE")
     op.execute("ALTER TABLE outbox RENAME TO outbox_legacy")
     op.execute("ALTER TABLE outbox_legacy RENAME CONSTRAINT outbox_pkey TO outbox_legacy_pkey")
@@ -77,7 +99,8 @@ def upgrade() -> None:
         f"WITH moved AS (DELETE FROM outbox_legacy WHERE id >= '{first}' RETURNING {COLUMNS})"
         f" INSERT INTO outbox_default ({COLUMNS}) SELECT {COLUMNS} FROM moved"
     )
-    # Its indexes are the parent's, attached as they are, not built again.
+    # Its indexes are the parent's, attached as they are, not built again; with the CHECK, its
+    # rows are not read either (the CHECK stays: it is the partition's bound).
     op.execute(
         "ALTER TABLE outbox ATTACH PARTITION outbox_legacy"
         f" FOR VALUES FROM (MINVALUE) TO ('{first}')"

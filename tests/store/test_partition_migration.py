@@ -85,6 +85,8 @@ async def test_the_migration_keeps_every_row_and_the_code_of_0003_works_after(
         where = dict(await conn.fetch("SELECT id, tableoid::regclass::text FROM outbox"))
         assert where[HIGH_UUID4] == "outbox_default"
         assert where[LOW_UUID4] == "outbox_legacy"
+        # A row was above the bound: no CHECK could say otherwise, the attach read the table.
+        assert await _bound_check(conn) is None
         assert (
             await conn.fetchval("SELECT relkind::text FROM pg_class WHERE relname = 'outbox'")
             == "p"
@@ -121,5 +123,39 @@ async def test_the_migration_keeps_every_row_and_the_code_of_0003_works_after(
         assert left == {HIGH_UUID4, new_id} | {
             i for i, row in before.items() if row["order_id"] == on_its_way
         }
+    finally:
+        await conn.close()
+
+
+async def _bound_check(conn: asyncpg.Connection) -> str | None:
+    check: str | None = await conn.fetchval(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint"
+        " WHERE conname = 'outbox_legacy_ids' AND convalidated"
+    )
+    return check
+
+
+async def test_with_no_row_above_the_bound_a_validated_check_spares_the_attach_its_read(
+    scratch_database: str,
+) -> None:
+    # PostgreSQL skips the attach's read of a table whose valid CHECK implies the partition's
+    # bound (ALTER TABLE, ATTACH PARTITION); the migration validates it before it locks.
+    await asyncio.to_thread(command.downgrade, _config(scratch_database), "0003")
+    conn = await asyncpg.connect(scratch_database)
+    try:
+        order_id = await _order(conn, "SHIPPED")
+        for event_id in (uuid7(), LOW_UUID4):
+            await _event(conn, event_id, order_id, timedelta(hours=1))
+        before = {row["id"]: dict(row) for row in await conn.fetch("SELECT * FROM outbox")}
+        await asyncio.to_thread(command.upgrade, _config(scratch_database), "0004")
+        after = {row["id"]: dict(row) for row in await conn.fetch("SELECT * FROM outbox")}
+        assert after == before
+        bound = await conn.fetchval(
+            "SELECT pg_get_expr(relpartbound, oid) FROM pg_class WHERE relname = 'outbox_legacy'"
+        )
+        check = await _bound_check(conn)
+        assert check is not None
+        upper = bound.split("TO (")[1].rstrip(")")
+        assert check == f"CHECK ((id < {upper}::uuid))", (check, bound)
     finally:
         await conn.close()
