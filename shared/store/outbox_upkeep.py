@@ -110,7 +110,7 @@ async def upkeep(conn: asyncpg.Connection, retention_seconds: float, days_ahead:
             if partition.ends_before(cutoff):
                 done.kept_events += await drop(conn, partition)
                 done.dropped.append(partition.name)
-        # After the drops: a range they freed (the legacy one's, reaching into today) is made anew.
+        # After the drops: a range they freed (the legacy one's reaches past today) is made anew.
         for day in missing_days(await partitions(conn), day_of(now), days_ahead + 1):
             done.created.append(await create_day(conn, day))
     return done
