@@ -2,6 +2,7 @@
 and the Kafka records of its events (key, value and headers, before the broker's framing)."""
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,8 +52,10 @@ async def footprint(dsn: str, bootstrap_servers: str) -> Footprint:
     )
 
 
-async def footprint_of_broker(bootstrap_servers: str) -> Footprint:
-    """The event topics' end offsets alone."""
+async def footprint_of_broker(
+    bootstrap_servers: str, topics: Sequence[str] = tuple(TOPICS.values())
+) -> Footprint:
+    """The end offsets of `topics` (the event topics) alone."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers)
@@ -60,7 +63,7 @@ async def footprint_of_broker(bootstrap_servers: str) -> Footprint:
     try:
         partitions = [
             TopicPartition(topic, p)
-            for topic in TOPICS.values()
+            for topic in topics
             for p in consumer.partitions_for_topic(topic) or ()
         ]
         ends = await consumer.end_offsets(partitions)

@@ -54,7 +54,11 @@ PING = {
     "ce-source": "/apis/v1/namespaces/orders/pingsources/outbox-relay-tick",
     "content-type": "application/json",
 }
-# Every relation whose size is printed: the tables, then their indexes.
+# Every relation whose size is printed: the tables, then their indexes (a partitioned one's,
+# the outbox's, is the sum of its partitions': pg_partition_tree has no row for the others).
+SIZE = """
+SELECT coalesce(sum(pg_relation_size(relid)), pg_relation_size($1::regclass))
+FROM pg_partition_tree($1::regclass) WHERE isleaf"""
 RELATIONS = (
     "orders",
     "orders_pkey",
@@ -63,7 +67,6 @@ RELATIONS = (
     "ix_orders_status_seq",
     "outbox",
     "outbox_pkey",
-    "outbox_seq_key",
     "ix_outbox_order",
     "ix_outbox_time",
     "ix_outbox_unpublished",
@@ -116,10 +119,7 @@ async def _prepare(dsn: str, plan: Plan) -> dict[str, Any]:
 async def _storage(dsn: str) -> dict[str, Any]:
     conn = await asyncpg.connect(dsn)
     try:
-        sizes = {
-            name: await conn.fetchval("SELECT pg_relation_size($1::regclass)", name)
-            for name in RELATIONS
-        }
+        sizes = {name: await conn.fetchval(SIZE, name) for name in RELATIONS}
         rows = {
             table: await conn.fetchval(f"SELECT count(*) FROM {table}")
             for table in ("orders", "outbox", "idempotency_keys")

@@ -22,12 +22,18 @@ from tests.load.system_load import lifecycle_run
 from tests.system import LocalSystem
 
 BOUND_GROWTH = 1.5
+# A partitioned table (the outbox) as the sum of its partitions.
 STATS = """
-SELECT relname, n_dead_tup, n_live_tup, autovacuum_count
-FROM pg_stat_user_tables WHERE relname = ANY($1::text[])"""
+SELECT root AS relname, sum(n_dead_tup)::bigint AS n_dead_tup,
+       sum(n_live_tup)::bigint AS n_live_tup, sum(autovacuum_count)::bigint AS autovacuum_count
+FROM unnest($1::text[]) AS root CROSS JOIN LATERAL (
+  SELECT relid FROM pg_partition_tree(root::regclass) WHERE isleaf
+  UNION SELECT root::regclass) AS p
+JOIN pg_stat_user_tables s ON s.relid = p.relid
+GROUP BY root"""
 
 
-async def _read(dsn: str) -> dict[str, dict[str, int]]:
+async def table_stats(dsn: str) -> dict[str, dict[str, int]]:
     conn = await asyncpg.connect(dsn)
     try:
         rows = await conn.fetch(STATS, list(TABLES))
@@ -46,7 +52,7 @@ class _Sampler(threading.Thread):
 
     def run(self) -> None:
         while not self.done.wait(self.every):
-            stats = asyncio.run(_read(self.dsn))
+            stats = asyncio.run(table_stats(self.dsn))
             self.samples.append((time.monotonic() - self.started_at, stats))
 
 

@@ -1,10 +1,13 @@
 """The lifecycle run's bytes per order: read from the real database and broker."""
 
+import uuid
+
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from shared.domain.events import TOPICS
+from shared.messaging.kafka import ensure_topics
+from shared.settings import get_settings
 from tests.load import footprint
 from tests.load.seed import Plan, seed
 
@@ -16,18 +19,23 @@ RECORDS = [
 
 
 async def test_kafka_bytes_are_those_of_the_records_written_in_between(broker: str) -> None:
-    before = await footprint.footprint_of_broker(broker)
+    # Topics of the test's own: a publisher left by another test cannot write to them.
+    topics = tuple(f"footprint-{uuid.uuid4().hex[:8]}-{n}" for n in range(2))
+    settings = get_settings().model_copy(update={"kafka_bootstrap_servers": broker})
+    await ensure_topics(settings, topics, partitions=3)
     producer = AIOKafkaProducer(bootstrap_servers=broker)
     await producer.start()
     try:
-        for topic in TOPICS.values():
+        await producer.send_and_wait(topics[0], b"before", key=b"k")
+        before = await footprint.footprint_of_broker(broker, topics)
+        for topic in topics:
             for key, value, headers in RECORDS:
                 await producer.send_and_wait(topic, value, key=key, headers=headers)
     finally:
         await producer.stop()
-    after = await footprint.footprint_of_broker(broker)
-    expected = len(TOPICS) * sum(footprint.record_bytes(*record) for record in RECORDS)
-    assert expected == len(TOPICS) * ((7 + 8 + 6 + 27) + (7 + 9 + 6) + 7)
+    after = await footprint.footprint_of_broker(broker, topics)
+    expected = len(topics) * sum(footprint.record_bytes(*record) for record in RECORDS)
+    assert expected == len(topics) * ((7 + 8 + 6 + 27) + (7 + 9 + 6) + 7)
     assert await footprint.kafka_bytes(broker, before, after) == expected
 
 

@@ -1,7 +1,10 @@
 """The soak's verdict: dead rows are bounded when the run's last third holds no more of them
 than its middle third did, give or take autovacuum's rise and fall."""
 
-from tests.load.soak import bounded, summary
+import asyncpg
+
+from tests.load.seed import Plan, seed
+from tests.load.soak import bounded, summary, table_stats
 from tests.load.table import soak_rows
 
 SECONDS = 90.0
@@ -38,3 +41,14 @@ def test_the_table_gives_each_table_its_verdict() -> None:
         "tables": tables,
     }
     assert "| outbox | 800 / 800 | 5 | 0 | NOT met |" in soak_rows(soak)
+
+
+async def test_dead_rows_are_read_for_each_table_the_outbox_with_its_partitions(
+    database_url: str, db: asyncpg.Connection
+) -> None:
+    await seed(database_url, Plan(300, "uuid7", 10, 10, 10, 0.5), progress=lambda _: None)
+    await db.execute("UPDATE outbox SET published_at = now()")
+    await db.execute("SELECT pg_stat_force_next_flush()")
+    stats = await table_stats(database_url)
+    assert set(stats) == {"orders", "outbox", "idempotency_keys"}
+    assert stats["outbox"]["n_live_tup"] + stats["outbox"]["n_dead_tup"] >= 900
