@@ -1,4 +1,4 @@
-"""`make bench-scale`: the service's speed as its tables grow (issue 18's table).
+"""`make bench-scale`: the service's speed as its tables grow.
 
     make bench-scale                                   # 0, 1M and 10M orders
     SCALE_SIZES=0,1000000 make bench-scale             # or: python -m tests.load.scale --help
@@ -74,7 +74,7 @@ RELATIONS = (
     "idempotency_keys_pkey",
     "ix_idempotency_keys_created_at",
 )
-# The goals of issue 18 at the largest size, against the same run's empty tables.
+# The scale goals at each size, against the same run's empty tables.
 CREATE_RATE_GOAL, P99_GOAL = 0.95, 1.2
 
 
@@ -363,7 +363,7 @@ def render(results: dict[str, Any]) -> str:
 
 
 def goal_lines(runs: list[dict[str, Any]]) -> list[str]:
-    """Issue 18's goals, each size against size 0 of the same kind of id."""
+    """The scale goals, each size against size 0 of the same kind of id."""
     lines = []
     for run in runs:
         base = next((r for r in runs if r["size"] == 0 and r["ids"] == run["ids"]), None)

@@ -1,4 +1,4 @@
-"""bench-scale's table judges issue 18's goals from the figures it is given."""
+"""bench-scale's table judges the scale goals from the figures it is given."""
 
 from typing import Any
 
