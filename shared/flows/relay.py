@@ -8,16 +8,21 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
+import asyncpg
+
 from shared.domain.lifecycle import TRANSITIONS, OrderStatus
 from shared.messaging.publisher import Publisher
 from shared.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
 from shared.settings import Settings
-from shared.store import idempotency_keys, outbox
+from shared.store import idempotency_keys, outbox, outbox_upkeep
 from shared.store.db import Database
 
 BATCH = 500
 # Rows one retention statement deletes: a sweep after a long pause catches up in short steps.
 FORGET_BATCH = 5000
+# The outbox's day partitions made ahead of their day (today's and this many more): a day of
+# sweeps that fail still leaves its inserts a partition of their own.
+PARTITION_DAYS_AHEAD = 3
 log = logging.getLogger("orders.relay")
 
 
@@ -25,7 +30,8 @@ log = logging.getLogger("orders.relay")
 class SweepReport:
     published: int
     redriven: int
-    forgotten: int
+    forgotten: int  # rows deleted one by one (the outbox's default partition, the keys aside)
+    dropped: int  # the outbox's day partitions dropped whole
     backlog: int
 
 
@@ -44,6 +50,25 @@ async def _until_short(batch: int, step: Callable[[], Awaitable[int]]) -> int:
         total += handled
         if handled < batch:
             return total
+
+
+async def partition_upkeep(settings: Settings, database: Database) -> int:
+    """The outbox's partitions made and dropped; how many dropped. A lock it could not have in
+    time postpones it to the next sweep: inserts never need it (the default partition)."""
+    try:
+        async with database.connection() as conn:
+            done = await outbox_upkeep.upkeep(
+                conn, settings.outbox_retention_seconds, PARTITION_DAYS_AHEAD
+            )
+    except asyncpg.LockNotAvailableError:
+        log.warning("relay: outbox partitions left for the next sweep (a lock was busy)")
+        return 0
+    if done.created or done.dropped:
+        log.info("relay: outbox partitions created %s, dropped %s", done.created, done.dropped)
+    if done.kept_events:
+        # Unpublished, or of an order on its way: moved to the default partition.
+        log.info("relay: %d events of dropped partitions kept", done.kept_events)
+    return len(done.dropped)
 
 
 async def sweep(
@@ -77,13 +102,14 @@ async def sweep(
     if stalled:
         # Handlers are idempotent: re-sending the event of an order that is merely slow is harmless.
         await publisher.publish(stalled)
+    dropped = await partition_upkeep(settings, database)
     forgotten = await _until_short(FORGET_BATCH, forget_published)
     await _until_short(FORGET_BATCH, forget_keys)
     async with database.connection() as conn:
         backlog, oldest_age = await outbox.backlog(conn)
     OUTBOX_BACKLOG.set(backlog)
     OUTBOX_OLDEST_AGE.set(oldest_age)
-    report = SweepReport(published, len(stalled), forgotten, backlog)
-    if published or stalled:
+    report = SweepReport(published, len(stalled), forgotten, dropped, backlog)
+    if published or stalled or dropped:
         log.info("relay: %s", report)
     return report

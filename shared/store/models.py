@@ -73,19 +73,26 @@ class IdempotencyKey(SQLModel, table=True):
 
 
 class OutboxEvent(SQLModel, table=True):
-    """A CloudEvent written in the same transaction as the change it announces."""
+    """A CloudEvent written in the same transaction as the change it announces. Partitioned by
+    day of its id (`shared/store/outbox_partitions.py`; migration 0004 makes the partitions,
+    which Alembic's comparison leaves out)."""
 
     __tablename__ = "outbox"
     __table_args__ = (
         Index("ix_outbox_unpublished", "seq", postgresql_where=text("published_at IS NULL")),
         Index("ix_outbox_order", "order_id"),
-        # The relay's retention delete finds old events through it, not by reading them all.
+        # The row-by-row retention delete (of the default partition) finds old events through it.
         Index("ix_outbox_time", "time"),
+        {"postgresql_partition_by": "RANGE (id)"},
     )
 
     id: UUID = Field(primary_key=True)
+    # The order events were written in, from one sequence; not unique, for a unique index on a
+    # partitioned table must hold the partition key (no statement needs it unique).
     seq: int = Field(
-        sa_column=Column(BigInteger, Identity(always=True), nullable=False, unique=True)
+        sa_column=Column(
+            BigInteger, nullable=False, server_default=text("nextval('outbox_seq'::regclass)")
+        )
     )
     order_id: UUID = Field(nullable=False)
     type: str = Field(sa_column=Column(Text, nullable=False))

@@ -7,6 +7,7 @@ import asyncpg
 
 from shared.domain.events import OrderEvent
 from shared.domain.lifecycle import IN_FLIGHT, TRANSITIONS, OrderStatus, sql_literals
+from shared.store.outbox_partitions import DEFAULT
 
 OUTBOX_COLUMNS = ("id", "order_id", "type", "source", "time", "data", "traceparent")
 COLUMNS = ", ".join(OUTBOX_COLUMNS)
@@ -64,10 +65,12 @@ SELECT count(*), coalesce(extract(epoch FROM now() - min(time)), 0)::float8
 FROM outbox WHERE published_at IS NULL"""
 # Up to $2 events published more than $1 seconds ago, except those of in-flight orders (the relay
 # re-drives an order from its last event). `time` is implied (an event is published after its
-# time) and lets the index find the old rows.
+# time) and lets the index find the old rows. Only in the default partition: the day partitions
+# go whole (`outbox_upkeep`); the default holds the ids no day covers (UUIDv4, days upkeep had
+# not made) and the events kept from dropped days, a few rows, not a day's.
 FORGET_PUBLISHED = f"""
-DELETE FROM outbox WHERE id IN (
-  SELECT e.id FROM outbox e
+DELETE FROM {DEFAULT} WHERE id IN (
+  SELECT e.id FROM {DEFAULT} e
   WHERE e.time < now() - make_interval(secs => $1)
     AND e.published_at < now() - make_interval(secs => $1)
     AND NOT EXISTS (

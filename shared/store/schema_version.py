@@ -18,7 +18,7 @@ import re
 
 # The number of the newest migration this code was written for (its head); a test keeps it
 # equal to the newest migration under alembic/versions.
-CODE_SCHEMA_NUMBER = 3
+CODE_SCHEMA_NUMBER = 4
 _REVISION_ID = re.compile(r"[0-9]{4}")
 
 

@@ -11,13 +11,16 @@ import asyncpg
 from shared.domain.events import TOPICS
 
 TABLES = ("orders", "outbox", "idempotency_keys")
+# Each table with its partitions, if any (the outbox's: its parent has no storage of its own;
+# pg_partition_tree has no row for a table that is not partitioned).
 SIZES = """
 SELECT pg_current_wal_lsn() - '0/0'::pg_lsn AS wal,
-       sum(pg_table_size(t::regclass))::bigint AS tables,
-       sum(pg_indexes_size(t::regclass))::bigint AS indexes,
+       sum(pg_table_size(p.relid))::bigint AS tables,
+       sum(pg_indexes_size(p.relid))::bigint AS indexes,
        (SELECT wal_sync FROM pg_stat_wal) AS wal_syncs,
        (SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()) AS commits
-FROM unnest($1::text[]) AS t"""
+FROM unnest($1::text[]) AS t CROSS JOIN LATERAL (
+  SELECT t::regclass AS relid UNION SELECT relid FROM pg_partition_tree(t::regclass)) AS p"""
 # A backend reports its statistics when idle, at most this long after its last transaction.
 STATISTICS_DELAY_SECONDS = 11
 

@@ -11,8 +11,11 @@ or UUIDv4.
 
 How: one transaction truncates the tables and fills them with `COPY ... (FORMAT binary,
 FREEZE)`, so that the rows are as a long-vacuumed table holds them (frozen, all-visible: no
-autovacuum or hint-bit writes during the measurement); the indexes are in place during the
-load, so each grows by inserts as under the service (a B-tree filled at random is about 70%
+autovacuum or hint-bit writes during the measurement). The outbox is partitioned by day of
+event id, as the relay keeps it (`shared/store/outbox_upkeep.py`): the load makes the days it
+spans (the migration's legacy partition, emptied, goes), and PostgreSQL takes no FREEZE into a
+partitioned table, so its rows are routed by a plain COPY and frozen by a `VACUUM (FREEZE)`
+after the commit. The indexes are in place during the load, so each grows by inserts as under the service (a B-tree filled at random is about 70%
 full, one filled in key order about 90%). The rows are encoded in a second process while the
 first streams the previous chunk to PostgreSQL.
 """
@@ -34,7 +37,10 @@ import asyncpg
 import orjson
 
 from shared.domain.events import SOURCES, EventType
+from shared.flows.relay import PARTITION_DAYS_AHEAD
 from shared.runtime.auth import owned_key
+from shared.store.outbox_partitions import LEGACY, day_of, missing_days
+from shared.store.outbox_upkeep import create_day, partitions
 
 ORDER_COLUMNS = (
     "id",
@@ -339,6 +345,17 @@ async def _source(data: bytes) -> Any:
     yield data
 
 
+async def _day_partitions(conn: asyncpg.Connection, first_unix_us: int) -> None:
+    """The outbox's day partitions from the first order's day to those the relay makes ahead,
+    in place of the (emptied) legacy partition, whose range reaches back over them."""
+    if await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", LEGACY):
+        await conn.execute(f"DROP TABLE {LEGACY}")
+    first = day_of(_datetime(first_unix_us))
+    days = (day_of(datetime.now(UTC)) - first).days + 1 + PARTITION_DAYS_AHEAD
+    for day in missing_days(await partitions(conn), first, days):
+        await create_day(conn, day)
+
+
 async def seed(dsn: str, plan: Plan, progress: Callable[[str], None] = print) -> SeedReport:
     """Replaces the tables' rows by the plan's, in one transaction."""
     started = time.perf_counter()
@@ -352,6 +369,7 @@ async def seed(dsn: str, plan: Plan, progress: Callable[[str], None] = print) ->
     try:
         async with conn.transaction():
             await conn.execute("TRUNCATE orders, outbox, idempotency_keys RESTART IDENTITY")
+            await _day_partitions(conn, _Generator(plan, now).first)
             done = 0
             while True:
                 item = await loop.run_in_executor(None, queue.get)
@@ -369,12 +387,13 @@ async def seed(dsn: str, plan: Plan, progress: Callable[[str], None] = print) ->
                             source=_source(data),
                             columns=columns,
                             format="binary",
-                            freeze=True,
+                            freeze=table != "outbox",
                         )
                 done = min(done + CHUNK, plan.orders)
                 if done % (10 * CHUNK) == 0 or done == plan.orders:
                     elapsed = time.perf_counter() - started
                     progress(f"  seeded {done:,} orders in {elapsed:.0f} s")
+        await conn.execute("VACUUM (FREEZE) outbox")
     finally:
         await conn.close()
         producer.join(30)

@@ -52,6 +52,17 @@ async def test_tables_indexes_and_wal_grow_with_the_orders(database_url: str, br
     assert grown["index"] > 10
     assert grown["wal"] > 100
     assert grown["kafka"] == 0
+    # The outbox's rows lie in its partitions, which count (its parent has no storage).
+    conn = await asyncpg.connect(database_url)
+    try:
+        outbox, orders = await conn.fetchrow(
+            "SELECT (SELECT sum(pg_table_size(relid)) FROM pg_partition_tree('outbox')),"
+            " pg_table_size('orders')"
+        )
+    finally:
+        await conn.close()
+    assert outbox > 2000 * 3 * 100
+    assert after.tables >= outbox + orders
 
 
 async def test_commits_are_counted(database_url: str, broker: str) -> None:

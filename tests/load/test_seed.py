@@ -11,6 +11,7 @@ import pytest
 
 from shared.domain.ids import unix_ms_of
 from shared.domain.schemas import OrderOut
+from shared.store.outbox_partitions import day_name, day_of
 from tests.load.seed import Plan, seed
 
 # 10 orders a second with steps of 10 s: of 300 orders the newest 100 are CREATED, the 100
@@ -37,6 +38,11 @@ async def test_seeded_orders_read_as_the_service_wrote_them(
         == sum(n * counts[s] for n, s in ((1, "CREATED"), (2, "CONFIRMED"), (3, "SHIPPED")))
     )
     assert [e["time"] for e in events] == sorted(e["time"] for e in events), "seq follows time"
+    # Each UUIDv7 event in the partition of its day, as the relay keeps the outbox.
+    where = dict(await db.fetch("SELECT id, tableoid::regclass::text FROM outbox"))
+    if ids == "uuid7":
+        assert {where[e["id"]] for e in events} == {day_name(day_of(e["time"])) for e in events}
+        assert all(where[e["id"]] == day_name(day_of(e["time"])) for e in events)
     unpublished = [e for e in events if e["published_at"] is None]
     assert len(unpublished) == report.unpublished <= 2  # the newest only
     last_event: dict[uuid.UUID, asyncpg.Record] = {e["order_id"]: e for e in events}

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from shared.domain.events import OrderEvent
+from shared.domain.ids import uuid7
 from shared.domain.lifecycle import IN_FLIGHT
 from shared.flows.relay import FORGET_BATCH, sweep
 from shared.messaging.publisher import BrokerUnavailable, Publisher, get_publisher
@@ -19,6 +20,8 @@ from tests.kafka_support import read_topics, wait_for_records
 from tests.support import free_port, order_body
 
 NO_REDRIVE = dict.fromkeys(IN_FLIGHT, 1e9)
+# A random UUID whose first digit is f: it sorts above the ids of every day until the year 10889.
+ABOVE_EVERY_DAY = "overlay(gen_random_uuid()::text placing 'f' from 1)::uuid"
 
 
 def _unreachable_broker() -> Settings:
@@ -155,6 +158,9 @@ async def test_relay_forgets_published_events_past_retention_except_in_flight_or
     await get_publisher().flush()
     in_flight, _shipped_long_ago, recent, unpublished = ids
     await db.execute("UPDATE orders SET status = 'SHIPPED' WHERE id <> $1", in_flight)
+    # Row by row, the relay deletes in the default partition only (the day partitions go whole,
+    # tests/store/test_outbox_upkeep.py): the ids no day covers, here UUIDv4 above every day.
+    await db.execute(f"UPDATE outbox SET id = {ABOVE_EVERY_DAY}")
     await db.execute(
         "UPDATE outbox SET time = now() - interval '8 days', published_at = CASE WHEN"
         " order_id = $1 THEN NULL ELSE now() - interval '8 days' END WHERE order_id <> $2",
@@ -164,14 +170,24 @@ async def test_relay_forgets_published_events_past_retention_except_in_flight_or
     # Events of orders deleted since, more than one statement deletes.
     await db.execute(
         "INSERT INTO outbox (id, order_id, type, source, time, data, published_at)"
-        " SELECT gen_random_uuid(), gen_random_uuid(), 'orders.order.deleted', '/x',"
+        f" SELECT {ABOVE_EVERY_DAY}, gen_random_uuid(), 'orders.order.deleted', '/x',"
         " now() - interval '8 days', '\\x7b7d', now() - interval '8 days'"
         " FROM generate_series(1, $1)",
         FORGET_BATCH + 10,
     )
+    # An event of today's partition, as old: the day it belongs to is not past the retention.
+    await db.execute(
+        "INSERT INTO outbox (id, order_id, type, source, time, data, published_at)"
+        " VALUES ($1, $2, 'orders.order.shipped', '/x', now() - interval '8 days', '\\x7b7d',"
+        " now() - interval '8 days')",
+        uuid7(),
+        recent,
+    )
+    assert await db.fetchval("SELECT count(*) FROM outbox_default") == FORGET_BATCH + 14
     # A relay that leaves the unpublished event alone (it is not old enough to send).
     settings = get_settings().model_copy(update={"relay_min_age_seconds": 1e9})
     report = await sweep(settings, get_database(), get_publisher(), NO_REDRIVE)
     assert report.forgotten == FORGET_BATCH + 11
     kept = await db.fetch("SELECT DISTINCT order_id FROM outbox")
     assert {row["order_id"] for row in kept} == {in_flight, recent, unpublished}
+    assert await db.fetchval("SELECT count(*) FROM outbox WHERE order_id = $1", recent) == 2

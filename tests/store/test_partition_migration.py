@@ -1,0 +1,161 @@
+"""Migration 0004 on an outbox with rows: every row kept as it was (UUIDv4 ids too, wherever
+they sort), `seq` carrying on, and the code of schema 0003 still working on the new table."""
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+from alembic.config import Config
+
+from alembic import command
+from shared.domain.ids import uuid7
+from shared.domain.lifecycle import IN_FLIGHT, sql_literals
+from shared.store.migrate import ALEMBIC_INI
+from shared.store.outbox import DRIVING_EVENTS, INSERT_EVENT
+
+# The statements of the code of schema 0003 this branch changed or may change, as that code ran
+# them (DRIVING_EVENTS and INSERT_EVENT are unchanged since).
+MARK_PUBLISHED_0003 = "UPDATE outbox SET published_at = now() WHERE id = ANY($1::uuid[])"
+CLAIM_UNPUBLISHED_0003 = """
+SELECT id, order_id, type, source, time, data, traceparent FROM outbox
+WHERE published_at IS NULL AND time < now() - make_interval(secs => $1)
+ORDER BY seq LIMIT $2
+FOR UPDATE SKIP LOCKED"""
+FORGET_PUBLISHED_0003 = f"""
+DELETE FROM outbox WHERE id IN (
+  SELECT e.id FROM outbox e
+  WHERE e.time < now() - make_interval(secs => $1)
+    AND e.published_at < now() - make_interval(secs => $1)
+    AND NOT EXISTS (
+      SELECT 1 FROM orders o WHERE o.id = e.order_id AND o.status IN ({sql_literals(IN_FLIGHT)}))
+  LIMIT $2)"""
+WEEK = 7 * 24 * 3600.0
+HIGH_UUID4 = uuid.UUID("f1e2d3c4-b5a6-4978-8a6b-5c4d3e2f1a0b")
+LOW_UUID4 = uuid.UUID("00112233-4455-4677-8899-aabbccddeeff")
+
+
+def _config(url: str) -> Config:
+    config = Config(str(ALEMBIC_INI))
+    config.attributes["database_url"] = url.replace("postgresql://", "postgresql+asyncpg://", 1)
+    config.attributes["configure_logging"] = False
+    return config
+
+
+async def _order(conn: asyncpg.Connection, status: str) -> uuid.UUID:
+    order_id = uuid7()
+    await conn.execute(
+        "INSERT INTO orders (id, customer_id, items, total_cents, status, version, created_at,"
+        " updated_at) VALUES ($1, 'c-1', '[]', 0, $2, 1, now(), now())",
+        order_id,
+        status,
+    )
+    return order_id
+
+
+async def _event(
+    conn: asyncpg.Connection, event_id: uuid.UUID, order_id: uuid.UUID, age: timedelta
+) -> None:
+    at = datetime.now(UTC) - age
+    await conn.execute(
+        INSERT_EVENT, event_id, order_id, "orders.order.created", "/orders/orders_http", at,
+        b"{}", None,
+    )  # fmt: skip
+
+
+async def test_the_migration_keeps_every_row_and_the_code_of_0003_works_after(
+    scratch_database: str,
+) -> None:
+    await asyncio.to_thread(command.downgrade, _config(scratch_database), "0003")
+    conn = await asyncpg.connect(scratch_database)
+    try:
+        on_its_way, shipped = await _order(conn, "CREATED"), await _order(conn, "SHIPPED")
+        await _event(conn, uuid7(), on_its_way, timedelta(minutes=10))
+        await _event(conn, HIGH_UUID4, on_its_way, timedelta(minutes=2))
+        await _event(conn, LOW_UUID4, shipped, timedelta(days=8))
+        await _event(conn, uuid7(), shipped, timedelta(days=8))
+        await conn.execute(
+            "UPDATE outbox SET published_at = time + interval '25 ms' WHERE id <> $1", HIGH_UUID4
+        )
+        before = {row["id"]: dict(row) for row in await conn.fetch("SELECT * FROM outbox")}
+
+        await asyncio.to_thread(command.upgrade, _config(scratch_database), "0004")
+        after = {row["id"]: dict(row) for row in await conn.fetch("SELECT * FROM outbox")}
+        assert after == before, "every row, every column, seq included"
+        where = dict(await conn.fetch("SELECT id, tableoid::regclass::text FROM outbox"))
+        assert where[HIGH_UUID4] == "outbox_default"
+        assert where[LOW_UUID4] == "outbox_legacy"
+        # A row was above the bound: no CHECK could say otherwise, the attach read the table.
+        assert await _bound_check(conn) is None
+        assert (
+            await conn.fetchval("SELECT relkind::text FROM pg_class WHERE relname = 'outbox'")
+            == "p"
+        )
+        # The old table's indexes became the partition's copies of the parent's: none built anew.
+        indexes = await conn.fetch(
+            "SELECT indexrelid::regclass::text FROM pg_index"
+            " WHERE indrelid = 'outbox_legacy'::regclass"
+        )
+        assert sorted(row[0] for row in indexes) == [
+            "outbox_legacy_order_id_idx",
+            "outbox_legacy_pkey",
+            "outbox_legacy_seq_idx",
+            "outbox_legacy_time_idx",
+        ]
+
+        # The code of 0003 on the partitioned table: it writes an event (seq after the last)...
+        new_id = uuid7()
+        await _event(conn, new_id, on_its_way, timedelta(seconds=30))
+        new_seq = await conn.fetchval("SELECT seq FROM outbox WHERE id = $1", new_id)
+        assert new_seq > max(row["seq"] for row in before.values())
+        # ...claims the unpublished ones in their order and marks them published...
+        async with conn.transaction():
+            claimed = await conn.fetch(CLAIM_UNPUBLISHED_0003, 5.0, 10)
+            assert [row["id"] for row in claimed] == [HIGH_UUID4, new_id]
+            await conn.execute(MARK_PUBLISHED_0003, [row["id"] for row in claimed])
+        assert await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
+        # ...re-drives the order on its way from its newest driving event...
+        driving = await conn.fetch(DRIVING_EVENTS, 60.0, 60.0)
+        assert [row["id"] for row in driving] == [HIGH_UUID4]
+        # ...and deletes the published events of finished orders past the retention, row by row.
+        assert await conn.execute(FORGET_PUBLISHED_0003, WEEK, 5000) == "DELETE 2"
+        left = {row["id"] for row in await conn.fetch("SELECT id FROM outbox")}
+        assert left == {HIGH_UUID4, new_id} | {
+            i for i, row in before.items() if row["order_id"] == on_its_way
+        }
+    finally:
+        await conn.close()
+
+
+async def _bound_check(conn: asyncpg.Connection) -> str | None:
+    check: str | None = await conn.fetchval(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint"
+        " WHERE conname = 'outbox_legacy_ids' AND convalidated"
+    )
+    return check
+
+
+async def test_with_no_row_above_the_bound_a_validated_check_spares_the_attach_its_read(
+    scratch_database: str,
+) -> None:
+    # PostgreSQL skips the attach's read of a table whose valid CHECK implies the partition's
+    # bound (ALTER TABLE, ATTACH PARTITION); the migration validates it before it locks.
+    await asyncio.to_thread(command.downgrade, _config(scratch_database), "0003")
+    conn = await asyncpg.connect(scratch_database)
+    try:
+        order_id = await _order(conn, "SHIPPED")
+        for event_id in (uuid7(), LOW_UUID4):
+            await _event(conn, event_id, order_id, timedelta(hours=1))
+        before = {row["id"]: dict(row) for row in await conn.fetch("SELECT * FROM outbox")}
+        await asyncio.to_thread(command.upgrade, _config(scratch_database), "0004")
+        after = {row["id"]: dict(row) for row in await conn.fetch("SELECT * FROM outbox")}
+        assert after == before
+        bound = await conn.fetchval(
+            "SELECT pg_get_expr(relpartbound, oid) FROM pg_class WHERE relname = 'outbox_legacy'"
+        )
+        check = await _bound_check(conn)
+        assert check is not None
+        upper = bound.split("TO (")[1].rstrip(")")
+        assert check == f"CHECK ((id < {upper}::uuid))", (check, bound)
+    finally:
+        await conn.close()
