@@ -191,3 +191,32 @@ async def test_relay_forgets_published_events_past_retention_except_in_flight_or
     kept = await db.fetch("SELECT DISTINCT order_id FROM outbox")
     assert {row["order_id"] for row in kept} == {in_flight, recent, unpublished}
     assert await db.fetchval("SELECT count(*) FROM outbox WHERE order_id = $1", recent) == 2
+
+
+async def test_a_failed_partition_upkeep_leaves_the_rest_of_the_sweep_done(
+    client: httpx.AsyncClient, db: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared.metrics import OUTBOX_BACKLOG, OUTBOX_UPKEEP_POSTPONED
+    from shared.store import outbox_upkeep
+
+    async def fails(*_: object) -> outbox_upkeep.Upkeep:
+        raise asyncpg.CheckViolationError("updated partition constraint would be violated")
+
+    monkeypatch.setattr(outbox_upkeep, "upkeep", fails)
+    response = await client.post("/", json=order_body(), headers={"Idempotency-Key": "old"})
+    await get_publisher().flush()
+    order_id = uuid.UUID(response.json()["id"])
+    await db.execute("UPDATE orders SET status = 'SHIPPED' WHERE id = $1", order_id)
+    await db.execute(
+        f"UPDATE outbox SET id = {ABOVE_EVERY_DAY}, time = now() - interval '8 days',"
+        " published_at = now() - interval '8 days'"
+    )
+    await db.execute("UPDATE idempotency_keys SET created_at = now() - interval '2 days'")
+    OUTBOX_BACKLOG.set(-1)
+    errors = OUTBOX_UPKEEP_POSTPONED.labels("error")
+    before = errors._value.get()
+    report = await sweep(get_settings(), get_database(), get_publisher(), NO_REDRIVE)
+    assert (report.dropped, report.forgotten, report.backlog) == (0, 1, 0)
+    assert await db.fetchval("SELECT count(*) FROM idempotency_keys") == 0
+    assert OUTBOX_BACKLOG._value.get() == 0
+    assert errors._value.get() == before + 1

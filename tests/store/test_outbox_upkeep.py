@@ -240,3 +240,41 @@ def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
     yield plan
     for child in plan.get("Plans", []):
         yield from _nodes(child)
+
+
+async def _waits_for_a_lock(conn: asyncpg.Connection, pid: int) -> None:
+    while not await conn.fetchval(
+        "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1", pid
+    ):
+        await asyncio.sleep(0.05)
+
+
+async def test_a_row_of_the_day_inserted_meanwhile_does_not_fail_its_create(
+    scratch_database: str, conn: asyncpg.Connection
+) -> None:
+    # An insert of the day, not yet committed when the create moves the day's rows out of the
+    # default partition: the create waits for it and moves it too, instead of the ATTACH
+    # finding it in the default afterwards (CheckViolation).
+    later = await _today(conn) + timedelta(days=30)
+    event_id = uuid7(int(_noon(later).timestamp() * 1000))
+    writer, creator = (
+        await asyncpg.connect(scratch_database),
+        await asyncpg.connect(scratch_database),
+    )
+    try:
+        writing = writer.transaction()
+        await writing.start()
+        await writer.execute(INSERT, event_id, uuid7(), datetime.now(UTC), None)
+
+        async def create() -> str:
+            async with creator.transaction():
+                return await create_day(creator, later)
+
+        creating = asyncio.ensure_future(create())
+        await _waits_for_a_lock(conn, creator.get_server_pid())
+        await writing.commit()
+        assert await creating == day_name(later)
+    finally:
+        await writer.close()
+        await creator.close()
+    assert await _where(conn, event_id) == day_name(later)
