@@ -6,11 +6,15 @@ kept first: an unpublished event (to publish) and every event of an order on its
 re-drive re-publishes its newest driving event, with the same id) move to the default
 partition, where the row-by-row retention (`outbox.forget_published`) takes them later.
 
-One transaction under an advisory lock, so several relays at once do it once; each lock it
-waits for is bounded (`lock_timeout`), so a long claim postpones the upkeep to the next sweep
-instead of queueing every insert behind a DETACH.
+Under an advisory lock held for the session, so several relays at once do it once; each drop
+and each create is a transaction of its own, so no insert waits behind the kept-rows copy or
+another partition's ATTACH. Each lock it waits for is bounded (`lock_timeout`): a DETACH waits
+for the relay's claims, and while it waits every insert queues behind it, so a busy outbox
+postpones the upkeep to the next sweep after at most that long.
 """
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from uuid import UUID
@@ -31,7 +35,8 @@ from shared.store.outbox_partitions import (
 
 # Any fixed number: the relays' lock on the upkeep ("outbox" in ASCII).
 LOCK_KEY = 0x6F7574626F78
-LOCK_TIMEOUT = "2s"
+# A postponed upkeep runs at the next sweep, a minute later: better than inserts kept waiting.
+LOCK_TIMEOUT = "100ms"
 PARTITIONS = f"""
 SELECT c.relname, pg_get_expr(c.relpartbound, c.oid)
 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
@@ -105,21 +110,34 @@ async def upkeep(conn: asyncpg.Connection, retention_seconds: float, days_ahead:
     """Creates the partitions of today and the next `days_ahead` days that are missing, and
     drops those whose every id is older than `retention_seconds` (by the database's clock)."""
     done = Upkeep()
-    async with conn.transaction():
-        if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", LOCK_KEY):
-            done.skipped = True
-            return done
-        await conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+    if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):
+        done.skipped = True
+        return done
+    try:
         now: datetime = await conn.fetchval("SELECT now()")
         cutoff = now - timedelta(seconds=retention_seconds)
         for partition in await partitions(conn):
             if partition.ends_before(cutoff):
-                done.kept_events += await drop(conn, partition)
+                async with _bounded(conn):
+                    done.kept_events += await drop(conn, partition)
                 done.dropped.append(partition.name)
         # After the drops: a range they freed (the legacy one's reaches past today) is made anew.
         for day in missing_days(await partitions(conn), day_of(now), days_ahead + 1):
-            done.created.append(await create_day(conn, day))
+            async with _bounded(conn):
+                done.created.append(await create_day(conn, day))
+    finally:
+        # A connection that broke meanwhile takes the lock with it (so does the pool's reset).
+        if not conn.is_closed():
+            await conn.execute("SELECT pg_advisory_unlock($1)", LOCK_KEY)
     return done
+
+
+@asynccontextmanager
+async def _bounded(conn: asyncpg.Connection) -> AsyncIterator[None]:
+    """A transaction whose every lock wait is bounded."""
+    async with conn.transaction():
+        await conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+        yield
 
 
 def _literal(value: UUID) -> str:

@@ -278,3 +278,22 @@ async def test_a_row_of_the_day_inserted_meanwhile_does_not_fail_its_create(
         await writer.close()
         await creator.close()
     assert await _where(conn, event_id) == day_name(later)
+
+
+async def test_each_drop_and_create_commits_on_its_own(conn: asyncpg.Connection) -> None:
+    # A create that fails (here its table's name is taken) leaves the drop before it done: no
+    # insert waited behind the drop's ACCESS EXCLUSIVE for the create's sake.
+    today = await _today(conn)
+    await upkeep(conn, -2 * 24 * 3600.0, 0)  # the legacy partition gone, today's made
+    old_day = today - timedelta(days=8)
+    async with conn.transaction():
+        await create_day(conn, old_day)
+    await conn.execute(f"DROP TABLE {day_name(today)}")
+    await conn.execute(f"CREATE TABLE {day_name(today)} (id uuid)")
+    with pytest.raises(asyncpg.DuplicateTableError):
+        await upkeep(conn, WEEK, 0)
+    assert await partitions(conn) == []
+    # The advisory lock went with the failed run: the next one is not skipped.
+    await conn.execute(f"DROP TABLE {day_name(today)}")
+    done = await upkeep(conn, WEEK, 0)
+    assert (done.dropped, done.created, done.skipped) == ([], [day_name(today)], False)
