@@ -15,7 +15,7 @@ from shared.messaging.publisher import Publisher
 from shared.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE, OUTBOX_UPKEEP_POSTPONED
 from shared.settings import Settings
 from shared.store import idempotency_keys, outbox, outbox_upkeep
-from shared.store.db import Database
+from shared.store.db import Database, DatabaseUnavailable
 
 BATCH = 500
 # Rows one retention statement deletes: a sweep after a long pause catches up in short steps.
@@ -65,7 +65,7 @@ async def partition_upkeep(settings: Settings, database: Database) -> int:
         OUTBOX_UPKEEP_POSTPONED.labels("lock").inc()
         log.warning("relay: outbox partitions left for the next sweep (a lock was busy)")
         return 0
-    except asyncpg.PostgresError as error:
+    except (asyncpg.PostgresError, DatabaseUnavailable) as error:
         OUTBOX_UPKEEP_POSTPONED.labels("error").inc()
         log.warning(
             "relay: outbox partitions left for the next sweep: %s: %s",

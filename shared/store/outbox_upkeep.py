@@ -6,11 +6,11 @@ kept first: an unpublished event (to publish) and every event of an order on its
 re-drive re-publishes its newest driving event, with the same id) move to the default
 partition, where the row-by-row retention (`outbox.forget_published`) takes them later.
 
-Under an advisory lock held for the session, so several relays at once do it once; each drop
-and each create is a transaction of its own, so no insert waits behind the kept-rows copy or
-another partition's ATTACH. Each lock it waits for is bounded (`lock_timeout`): a DETACH waits
-for the relay's claims, and while it waits every insert queues behind it, so a busy outbox
-postpones the upkeep to the next sweep after at most that long.
+Each drop and each create is a transaction of its own, under an advisory lock held for that
+transaction, so several relays at once do each once. Each lock it waits for is bounded
+(`lock_timeout`): a DETACH waits for the relay's claims, and while it waits, and while its
+transaction copies out the kept events, every statement on the outbox queues behind it; so a
+busy outbox postpones the upkeep to the next sweep after at most that long.
 """
 
 from collections.abc import AsyncIterator
@@ -108,36 +108,42 @@ async def drop(conn: asyncpg.Connection, partition: Partition) -> int:
 
 async def upkeep(conn: asyncpg.Connection, retention_seconds: float, days_ahead: int) -> Upkeep:
     """Creates the partitions of today and the next `days_ahead` days that are missing, and
-    drops those whose every id is older than `retention_seconds` (by the database's clock)."""
+    drops those whose every id is older than `retention_seconds` (by the database's clock).
+
+    Each drop and each create is a transaction of its own under the relays' advisory lock, held
+    for that transaction only (a lock held for the session would outlive a cancelled sweep on
+    its pooled connection and stop every other relay's upkeep), and each checks again, under
+    the lock, that another relay has not done it meanwhile."""
     done = Upkeep()
-    if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):
-        done.skipped = True
-        return done
-    try:
-        now: datetime = await conn.fetchval("SELECT now()")
-        cutoff = now - timedelta(seconds=retention_seconds)
-        for partition in await partitions(conn):
-            if partition.ends_before(cutoff):
-                async with _bounded(conn):
-                    done.kept_events += await drop(conn, partition)
+    now: datetime = await conn.fetchval("SELECT now()")
+    cutoff = now - timedelta(seconds=retention_seconds)
+    for partition in await partitions(conn):
+        if not partition.ends_before(cutoff):
+            continue
+        async with _bounded(conn) as locked:
+            if not locked:
+                done.skipped = True
+                return done
+            if partition in await partitions(conn):
+                done.kept_events += await drop(conn, partition)
                 done.dropped.append(partition.name)
-        # After the drops: a range they freed (the legacy one's reaches past today) is made anew.
-        for day in missing_days(await partitions(conn), day_of(now), days_ahead + 1):
-            async with _bounded(conn):
+    # After the drops: a range they freed (the legacy one's reaches past today) is made anew.
+    for day in missing_days(await partitions(conn), day_of(now), days_ahead + 1):
+        async with _bounded(conn) as locked:
+            if not locked:
+                done.skipped = True
+                return done
+            if missing_days(await partitions(conn), day, 1):
                 done.created.append(await create_day(conn, day))
-    finally:
-        # A connection that broke meanwhile takes the lock with it (so does the pool's reset).
-        if not conn.is_closed():
-            await conn.execute("SELECT pg_advisory_unlock($1)", LOCK_KEY)
     return done
 
 
 @asynccontextmanager
-async def _bounded(conn: asyncpg.Connection) -> AsyncIterator[None]:
-    """A transaction whose every lock wait is bounded."""
+async def _bounded(conn: asyncpg.Connection) -> AsyncIterator[bool]:
+    """A transaction whose every lock wait is bounded; whether it holds the relays' lock."""
     async with conn.transaction():
         await conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
-        yield
+        yield bool(await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", LOCK_KEY))
 
 
 def _literal(value: UUID) -> str:

@@ -14,7 +14,7 @@ from shared.flows.relay import FORGET_BATCH, sweep
 from shared.messaging.publisher import BrokerUnavailable, Publisher, get_publisher
 from shared.runtime.auth import owned_key
 from shared.settings import Settings, get_settings
-from shared.store.db import get_database
+from shared.store.db import DatabaseUnavailable, get_database
 from shared.store.outbox import OUTBOX_COLUMNS
 from tests.kafka_support import read_topics, wait_for_records
 from tests.support import free_port, order_body
@@ -193,14 +193,26 @@ async def test_relay_forgets_published_events_past_retention_except_in_flight_or
     assert await db.fetchval("SELECT count(*) FROM outbox WHERE order_id = $1", recent) == 2
 
 
+@pytest.mark.parametrize(
+    "failure",
+    [
+        asyncpg.CheckViolationError("updated partition constraint would be violated"),
+        # A statement past the pool's command timeout (an ATTACH reading a large default).
+        DatabaseUnavailable("the statement timed out"),
+    ],
+    ids=["database-error", "timeout"],
+)
 async def test_a_failed_partition_upkeep_leaves_the_rest_of_the_sweep_done(
-    client: httpx.AsyncClient, db: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+    client: httpx.AsyncClient,
+    db: asyncpg.Connection,
+    monkeypatch: pytest.MonkeyPatch,
+    failure: Exception,
 ) -> None:
     from shared.metrics import OUTBOX_BACKLOG, OUTBOX_UPKEEP_POSTPONED
     from shared.store import outbox_upkeep
 
     async def fails(*_: object) -> outbox_upkeep.Upkeep:
-        raise asyncpg.CheckViolationError("updated partition constraint would be violated")
+        raise failure
 
     monkeypatch.setattr(outbox_upkeep, "upkeep", fails)
     response = await client.post("/", json=order_body(), headers={"Idempotency-Key": "old"})
