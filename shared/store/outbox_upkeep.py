@@ -78,11 +78,12 @@ async def create_day(conn: asyncpg.Connection, day: date) -> str:
     name, low, high = day_name(day), bound(day), bound(day + timedelta(days=1))
     await conn.execute(f"CREATE TABLE {name} (LIKE {PARENT} INCLUDING DEFAULTS)")
     # Rows of the day inserted into the default between the move and the ATTACH would fail the
-    # ATTACH: writes to the default wait from the move on (the ATTACH takes it whole anyway);
-    # reads and claims (FOR UPDATE) of its rows go on. An insert of the day that waited fails
-    # once the day is attached (PostgreSQL checks the default's new bound): the days are made
-    # ahead (`PARTITION_DAYS_AHEAD`), before any UUIDv7 of theirs is written.
-    await conn.execute(f"LOCK TABLE {DEFAULT} IN SHARE ROW EXCLUSIVE MODE")
+    # ATTACH: the default is taken whole from the move on, in the mode the ATTACH takes it in
+    # (taking a weaker one first, then that, deadlocked with a claim that then marks its rows).
+    # An insert of the day that waited fails once the day is attached (PostgreSQL checks the
+    # default's new bound): the days are made ahead (`PARTITION_DAYS_AHEAD`), before any
+    # UUIDv7 of theirs is written.
+    await conn.execute(f"LOCK TABLE {DEFAULT} IN ACCESS EXCLUSIVE MODE")
     await conn.execute(
         f"WITH moved AS (DELETE FROM {DEFAULT} WHERE id >= $1 AND id < $2 RETURNING {_COLUMNS})"
         f" INSERT INTO {name} ({_COLUMNS}) SELECT {_COLUMNS} FROM moved",
