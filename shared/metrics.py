@@ -45,6 +45,11 @@ EVENTS_PUBLISHED = Counter(
 PUBLISH_FAILURES = Counter(
     "orders_publish_failures_total", "Events whose first publish failed (left to the relay)"
 )
+OUTBOX_UPKEEP_POSTPONED = Counter(
+    "orders_outbox_upkeep_postponed_total",
+    "Outbox partition upkeeps left to the next sweep: a lock was busy, or an error",
+    ["reason"],
+)
 OUTBOX_BACKLOG = Gauge("orders_outbox_backlog", "Outbox events not yet published")
 OUTBOX_OLDEST_AGE = Gauge(
     "orders_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox event"

@@ -5,20 +5,21 @@ Revises: 0003
 Create Date: 2026-12-03
 
 The outbox becomes a table partitioned by RANGE (id) (`shared/store/outbox_partitions.py`):
-the table as it stood becomes the partition `outbox_legacy` of the ids below the next UTC day,
-rows and indexes as they are, and `outbox_default` takes every id no partition covers, starting
-with the rows of the old table above that bound (UUIDv4 sort anywhere). The relay creates the
-day partitions and drops expired ones. Expand-only: the columns stay, so the code of 0003 keeps
-writing, claiming, re-driving and deleting as before; `seq` keeps its values and its order but
-is no longer unique (PostgreSQL has no unique index across partitions without the partition
-key; one sequence fills it, and only an index on the unpublished rows reads it).
+the table as it stood becomes the partition `outbox_legacy` of the ids below the day after
+tomorrow (UTC), rows and indexes as they are, and `outbox_default` takes every id no partition
+covers, starting with the rows of the old table above that bound (UUIDv4 sort anywhere). The
+relay creates the day partitions and drops expired ones. Expand-only: the columns stay, so the
+code of 0003 keeps writing, claiming, re-driving and deleting as before; `seq` keeps its values
+and its order but is no longer unique (PostgreSQL has no unique index across partitions without
+the partition key; one sequence fills it, and only an index on the unpublished rows reads it).
 
-The attach must know the old table's rows are below the bound. When no row is above it (no
-UUIDv4 there: the usual case once the UUIDv4 events have aged out), a CHECK says so, validated
-first while the writes go on, and the attach reads nothing. Otherwise the attach reads the table
-once, holding it meanwhile: on a large outbox, a pause of the writes (README, "Outbox
-retention"). The bound is the day after tomorrow's (UTC), so that the CHECK, in force for the
-old code's inserts from its creation on, is not reached before the table is attached.
+The attach reads the old table once, holding it meanwhile (every write waits), and the rows
+above the bound are moved to `outbox_default` under the same hold: for an outbox written before
+UUIDv7 (UUIDv4 ids sort anywhere, nearly all above the bound) nearly every row, a pause of the
+writes proportional to the outbox's size (README, "Outbox retention"). All of it is one
+transaction: a failure leaves the table as it was, and a rerun starts over. No CHECK is added
+beforehand to spare the read: it would be committed outside that transaction, and a failed run
+would leave it refusing the old code's inserts once their ids reached its bound.
 """
 
 from collections.abc import Sequence
@@ -39,6 +40,7 @@ INDEXES = {
     "ix_outbox_time": "outbox_legacy_time_idx",
     "ix_outbox_unpublished": "outbox_legacy_seq_idx",
 }
+LOCK_TIMEOUT = "10s"
 
 
 def _parent_indexes() -> None:
@@ -55,26 +57,11 @@ def _first_day_bound() -> UUID:
     return UUID(int=int(start.timestamp()) * 1000 << 80)
 
 
-def _check_below(first: UUID) -> None:
-    """The CHECK that spares the attach its read, when every row is below `first`: validated
-    outside the migration's transaction, under a lock that lets the writes go on. A rerun
-    after a failure starts it over."""
-    with op.get_context().autocommit_block():
-        op.execute("ALTER TABLE outbox DROP CONSTRAINT IF EXISTS outbox_legacy_ids")
-        above = op.get_bind().exec_driver_sql(
-            f"SELECT EXISTS (SELECT 1 FROM outbox WHERE id >= '{first}')"
-        )
-        if not above.scalar():
-            op.execute(
-                f"ALTER TABLE outbox ADD CONSTRAINT outbox_legacy_ids CHECK (id < '{first}')"
-                " NOT VALID"
-            )
-            op.execute("ALTER TABLE outbox VALIDATE CONSTRAINT outbox_legacy_ids")
-
-
 def upgrade() -> None:
     first = _first_day_bound()
-    _check_below(first)
+    # Queued behind a long transaction, the LOCK would queue every insert behind itself: it
+    # fails instead, the whole migration with it, to be run again.
+    op.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
     op.execute("LOCK TABLE outbox IN ACCESS EXCLUSIVE MODE")
     op.execute("ALTER TABLE outbox RENAME TO outbox_legacy")
     op.execute("ALTER TABLE outbox_legacy RENAME CONSTRAINT outbox_pkey TO outbox_legacy_pkey")
@@ -99,8 +86,8 @@ def upgrade() -> None:
         f"WITH moved AS (DELETE FROM outbox_legacy WHERE id >= '{first}' RETURNING {COLUMNS})"
         f" INSERT INTO outbox_default ({COLUMNS}) SELECT {COLUMNS} FROM moved"
     )
-    # Its indexes are the parent's, attached as they are, not built again; with the CHECK, its
-    # rows are not read either (the CHECK stays: it is the partition's bound).
+    # Its indexes are the parent's, attached as they are, not built again; its rows are read
+    # once, to check the bound, under the lock taken above.
     op.execute(
         "ALTER TABLE outbox ATTACH PARTITION outbox_legacy"
         f" FOR VALUES FROM (MINVALUE) TO ('{first}')"

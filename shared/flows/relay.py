@@ -12,10 +12,10 @@ import asyncpg
 
 from shared.domain.lifecycle import TRANSITIONS, OrderStatus
 from shared.messaging.publisher import Publisher
-from shared.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
+from shared.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE, OUTBOX_UPKEEP_POSTPONED
 from shared.settings import Settings
 from shared.store import idempotency_keys, outbox, outbox_upkeep
-from shared.store.db import Database
+from shared.store.db import Database, DatabaseUnavailable
 
 BATCH = 500
 # Rows one retention statement deletes: a sweep after a long pause catches up in short steps.
@@ -53,15 +53,25 @@ async def _until_short(batch: int, step: Callable[[], Awaitable[int]]) -> int:
 
 
 async def partition_upkeep(settings: Settings, database: Database) -> int:
-    """The outbox's partitions made and dropped; how many dropped. A lock it could not have in
-    time postpones it to the next sweep: inserts never need it (the default partition)."""
+    """The outbox's partitions made and dropped; how many dropped. Whatever stops it (a lock it
+    could not have in time, or any other database error) postpones it to the next sweep and
+    never the rest of this one: inserts never need it (the default partition takes them)."""
     try:
         async with database.connection() as conn:
             done = await outbox_upkeep.upkeep(
                 conn, settings.outbox_retention_seconds, PARTITION_DAYS_AHEAD
             )
     except asyncpg.LockNotAvailableError:
+        OUTBOX_UPKEEP_POSTPONED.labels("lock").inc()
         log.warning("relay: outbox partitions left for the next sweep (a lock was busy)")
+        return 0
+    except (asyncpg.PostgresError, DatabaseUnavailable) as error:
+        OUTBOX_UPKEEP_POSTPONED.labels("error").inc()
+        log.warning(
+            "relay: outbox partitions left for the next sweep: %s: %s",
+            type(error).__name__,
+            error,
+        )
         return 0
     if done.created or done.dropped:
         log.info("relay: outbox partitions created %s, dropped %s", done.created, done.dropped)

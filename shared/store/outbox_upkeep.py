@@ -6,11 +6,15 @@ kept first: an unpublished event (to publish) and every event of an order on its
 re-drive re-publishes its newest driving event, with the same id) move to the default
 partition, where the row-by-row retention (`outbox.forget_published`) takes them later.
 
-One transaction under an advisory lock, so several relays at once do it once; each lock it
-waits for is bounded (`lock_timeout`), so a long claim postpones the upkeep to the next sweep
-instead of queueing every insert behind a DETACH.
+Each drop and each create is a transaction of its own, under an advisory lock held for that
+transaction, so several relays at once do each once. Each lock it waits for is bounded
+(`lock_timeout`): a DETACH waits for the relay's claims, and while it waits, and while its
+transaction copies out the kept events, every statement on the outbox queues behind it; so a
+busy outbox postpones the upkeep to the next sweep after at most that long.
 """
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from uuid import UUID
@@ -31,7 +35,8 @@ from shared.store.outbox_partitions import (
 
 # Any fixed number: the relays' lock on the upkeep ("outbox" in ASCII).
 LOCK_KEY = 0x6F7574626F78
-LOCK_TIMEOUT = "2s"
+# A postponed upkeep runs at the next sweep, a minute later: better than inserts kept waiting.
+LOCK_TIMEOUT = "100ms"
 PARTITIONS = f"""
 SELECT c.relname, pg_get_expr(c.relpartbound, c.oid)
 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
@@ -72,6 +77,13 @@ async def create_day(conn: asyncpg.Connection, day: date) -> str:
     refuses a partition while the default holds rows of its range)."""
     name, low, high = day_name(day), bound(day), bound(day + timedelta(days=1))
     await conn.execute(f"CREATE TABLE {name} (LIKE {PARENT} INCLUDING DEFAULTS)")
+    # Rows of the day inserted into the default between the move and the ATTACH would fail the
+    # ATTACH: the default is taken whole from the move on, in the mode the ATTACH takes it in
+    # (taking a weaker one first, then that, deadlocked with a claim that then marks its rows).
+    # An insert of the day that waited fails once the day is attached (PostgreSQL checks the
+    # default's new bound): the days are made ahead (`PARTITION_DAYS_AHEAD`), before any
+    # UUIDv7 of theirs is written.
+    await conn.execute(f"LOCK TABLE {DEFAULT} IN ACCESS EXCLUSIVE MODE")
     await conn.execute(
         f"WITH moved AS (DELETE FROM {DEFAULT} WHERE id >= $1 AND id < $2 RETURNING {_COLUMNS})"
         f" INSERT INTO {name} ({_COLUMNS}) SELECT {_COLUMNS} FROM moved",
@@ -97,23 +109,42 @@ async def drop(conn: asyncpg.Connection, partition: Partition) -> int:
 
 async def upkeep(conn: asyncpg.Connection, retention_seconds: float, days_ahead: int) -> Upkeep:
     """Creates the partitions of today and the next `days_ahead` days that are missing, and
-    drops those whose every id is older than `retention_seconds` (by the database's clock)."""
+    drops those whose every id is older than `retention_seconds` (by the database's clock).
+
+    Each drop and each create is a transaction of its own under the relays' advisory lock, held
+    for that transaction only (a lock held for the session would outlive a cancelled sweep on
+    its pooled connection and stop every other relay's upkeep), and each checks again, under
+    the lock, that another relay has not done it meanwhile."""
     done = Upkeep()
-    async with conn.transaction():
-        if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", LOCK_KEY):
-            done.skipped = True
-            return done
-        await conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
-        now: datetime = await conn.fetchval("SELECT now()")
-        cutoff = now - timedelta(seconds=retention_seconds)
-        for partition in await partitions(conn):
-            if partition.ends_before(cutoff):
+    now: datetime = await conn.fetchval("SELECT now()")
+    cutoff = now - timedelta(seconds=retention_seconds)
+    for partition in await partitions(conn):
+        if not partition.ends_before(cutoff):
+            continue
+        async with _bounded(conn) as locked:
+            if not locked:
+                done.skipped = True
+                return done
+            if partition in await partitions(conn):
                 done.kept_events += await drop(conn, partition)
                 done.dropped.append(partition.name)
-        # After the drops: a range they freed (the legacy one's reaches past today) is made anew.
-        for day in missing_days(await partitions(conn), day_of(now), days_ahead + 1):
-            done.created.append(await create_day(conn, day))
+    # After the drops: a range they freed (the legacy one's reaches past today) is made anew.
+    for day in missing_days(await partitions(conn), day_of(now), days_ahead + 1):
+        async with _bounded(conn) as locked:
+            if not locked:
+                done.skipped = True
+                return done
+            if missing_days(await partitions(conn), day, 1):
+                done.created.append(await create_day(conn, day))
     return done
+
+
+@asynccontextmanager
+async def _bounded(conn: asyncpg.Connection) -> AsyncIterator[bool]:
+    """A transaction whose every lock wait is bounded; whether it holds the relays' lock."""
+    async with conn.transaction():
+        await conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+        yield bool(await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", LOCK_KEY))
 
 
 def _literal(value: UUID) -> str:

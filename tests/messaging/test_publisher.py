@@ -14,7 +14,7 @@ from shared.flows.relay import FORGET_BATCH, sweep
 from shared.messaging.publisher import BrokerUnavailable, Publisher, get_publisher
 from shared.runtime.auth import owned_key
 from shared.settings import Settings, get_settings
-from shared.store.db import get_database
+from shared.store.db import DatabaseUnavailable, get_database
 from shared.store.outbox import OUTBOX_COLUMNS
 from tests.kafka_support import read_topics, wait_for_records
 from tests.support import free_port, order_body
@@ -191,3 +191,44 @@ async def test_relay_forgets_published_events_past_retention_except_in_flight_or
     kept = await db.fetch("SELECT DISTINCT order_id FROM outbox")
     assert {row["order_id"] for row in kept} == {in_flight, recent, unpublished}
     assert await db.fetchval("SELECT count(*) FROM outbox WHERE order_id = $1", recent) == 2
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        asyncpg.CheckViolationError("updated partition constraint would be violated"),
+        # A statement past the pool's command timeout (an ATTACH reading a large default).
+        DatabaseUnavailable("the statement timed out"),
+    ],
+    ids=["database-error", "timeout"],
+)
+async def test_a_failed_partition_upkeep_leaves_the_rest_of_the_sweep_done(
+    client: httpx.AsyncClient,
+    db: asyncpg.Connection,
+    monkeypatch: pytest.MonkeyPatch,
+    failure: Exception,
+) -> None:
+    from shared.metrics import OUTBOX_BACKLOG, OUTBOX_UPKEEP_POSTPONED
+    from shared.store import outbox_upkeep
+
+    async def fails(*_: object) -> outbox_upkeep.Upkeep:
+        raise failure
+
+    monkeypatch.setattr(outbox_upkeep, "upkeep", fails)
+    response = await client.post("/", json=order_body(), headers={"Idempotency-Key": "old"})
+    await get_publisher().flush()
+    order_id = uuid.UUID(response.json()["id"])
+    await db.execute("UPDATE orders SET status = 'SHIPPED' WHERE id = $1", order_id)
+    await db.execute(
+        f"UPDATE outbox SET id = {ABOVE_EVERY_DAY}, time = now() - interval '8 days',"
+        " published_at = now() - interval '8 days'"
+    )
+    await db.execute("UPDATE idempotency_keys SET created_at = now() - interval '2 days'")
+    OUTBOX_BACKLOG.set(-1)
+    errors = OUTBOX_UPKEEP_POSTPONED.labels("error")
+    before = errors._value.get()
+    report = await sweep(get_settings(), get_database(), get_publisher(), NO_REDRIVE)
+    assert (report.dropped, report.forgotten, report.backlog) == (0, 1, 0)
+    assert await db.fetchval("SELECT count(*) FROM idempotency_keys") == 0
+    assert OUTBOX_BACKLOG._value.get() == 0
+    assert errors._value.get() == before + 1

@@ -240,3 +240,60 @@ def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
     yield plan
     for child in plan.get("Plans", []):
         yield from _nodes(child)
+
+
+async def _waits_for_a_lock(conn: asyncpg.Connection, pid: int) -> None:
+    while not await conn.fetchval(
+        "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1", pid
+    ):
+        await asyncio.sleep(0.05)
+
+
+async def test_a_row_of_the_day_inserted_meanwhile_does_not_fail_its_create(
+    scratch_database: str, conn: asyncpg.Connection
+) -> None:
+    # An insert of the day, not yet committed when the create moves the day's rows out of the
+    # default partition: the create waits for it and moves it too, instead of the ATTACH
+    # finding it in the default afterwards (CheckViolation).
+    later = await _today(conn) + timedelta(days=30)
+    event_id = uuid7(int(_noon(later).timestamp() * 1000))
+    writer, creator = (
+        await asyncpg.connect(scratch_database),
+        await asyncpg.connect(scratch_database),
+    )
+    try:
+        writing = writer.transaction()
+        await writing.start()
+        await writer.execute(INSERT, event_id, uuid7(), datetime.now(UTC), None)
+
+        async def create() -> str:
+            async with creator.transaction():
+                return await create_day(creator, later)
+
+        creating = asyncio.ensure_future(create())
+        await _waits_for_a_lock(conn, creator.get_server_pid())
+        await writing.commit()
+        assert await creating == day_name(later)
+    finally:
+        await writer.close()
+        await creator.close()
+    assert await _where(conn, event_id) == day_name(later)
+
+
+async def test_each_drop_and_create_commits_on_its_own(conn: asyncpg.Connection) -> None:
+    # A create that fails (here its table's name is taken) leaves the drop before it done: no
+    # insert waited behind the drop's ACCESS EXCLUSIVE for the create's sake.
+    today = await _today(conn)
+    await upkeep(conn, -2 * 24 * 3600.0, 0)  # the legacy partition gone, today's made
+    old_day = today - timedelta(days=8)
+    async with conn.transaction():
+        await create_day(conn, old_day)
+    await conn.execute(f"DROP TABLE {day_name(today)}")
+    await conn.execute(f"CREATE TABLE {day_name(today)} (id uuid)")
+    with pytest.raises(asyncpg.DuplicateTableError):
+        await upkeep(conn, WEEK, 0)
+    assert await partitions(conn) == []
+    # The advisory lock went with the failed run: the next one is not skipped.
+    await conn.execute(f"DROP TABLE {day_name(today)}")
+    done = await upkeep(conn, WEEK, 0)
+    assert (done.dropped, done.created, done.skipped) == ([], [day_name(today)], False)
