@@ -8,6 +8,7 @@ import ssl
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -167,3 +168,18 @@ def migrated_postgres() -> Iterator[EmbeddedPostgres]:
         finally:
             if postgres.is_running():
                 postgres.stop()
+
+
+async def add_order_row(conn: asyncpg.Connection, status: str) -> uuid.UUID:
+    """An order in `status`, written straight into the table (no event): for tests of what
+    the store does with orders in a given status."""
+    from shared.domain.ids import uuid7
+
+    order_id = uuid7()
+    await conn.execute(
+        "INSERT INTO orders (id, customer_id, items, total_cents, status, version, created_at,"
+        " updated_at) VALUES ($1, 'c-1', '[]', 0, $2, 1, now(), now())",
+        order_id,
+        status,
+    )
+    return order_id

@@ -22,6 +22,7 @@ from shared.store import outbox
 from shared.store.db import Database
 from shared.store.outbox_partitions import DEFAULT, LEGACY, bound, day_name
 from shared.store.outbox_upkeep import create_day, kept_sql, partitions, upkeep
+from tests.support import add_order_row
 
 WEEK = 7 * 24 * 3600.0
 INSERT = (
@@ -51,17 +52,6 @@ async def _where(conn: asyncpg.Connection, event_id: uuid.UUID) -> str | None:
         "SELECT tableoid::regclass::text FROM outbox WHERE id = $1", event_id
     )
     return table
-
-
-async def _add_order(conn: asyncpg.Connection, status: str) -> uuid.UUID:
-    order_id = uuid7()
-    await conn.execute(
-        "INSERT INTO orders (id, customer_id, items, total_cents, status, version, created_at,"
-        " updated_at) VALUES ($1, 'c-1', '[]', 0, $2, 1, now(), now())",
-        order_id,
-        status,
-    )
-    return order_id
 
 
 async def test_today_and_the_days_ahead_are_made_once_by_concurrent_relays(
@@ -120,7 +110,7 @@ async def test_an_expired_day_is_dropped_whole_keeping_what_the_relay_needs(
     old_day = today - timedelta(days=8)
     async with conn.transaction():
         await create_day(conn, old_day)
-    on_its_way, shipped = await _add_order(conn, "CREATED"), await _add_order(conn, "SHIPPED")
+    on_its_way, shipped = await add_order_row(conn, "CREATED"), await add_order_row(conn, "SHIPPED")
     at, published = _noon(old_day), _noon(old_day) + timedelta(seconds=1)
     events = {
         "gone": (uuid7(int(at.timestamp() * 1000)), shipped, published),
@@ -211,7 +201,7 @@ async def test_the_kept_events_are_found_through_indexes_not_by_reading_the_day(
     await upkeep(conn, -2 * 24 * 3600.0, 0)  # the legacy partition, whose range holds that day
     async with conn.transaction():
         await create_day(conn, day)
-    on_their_way = [await _add_order(conn, "CONFIRMED") for _ in range(10)]
+    on_their_way = [await add_order_row(conn, "CONFIRMED") for _ in range(10)]
     start_ms = int(_noon(day).timestamp() * 1000)
     await conn.execute(
         "INSERT INTO outbox (id, order_id, type, source, time, data, published_at)"

@@ -14,6 +14,7 @@ from shared.domain.ids import uuid7
 from shared.domain.lifecycle import IN_FLIGHT, sql_literals
 from shared.store.migrate import ALEMBIC_INI
 from shared.store.outbox import DRIVING_EVENTS, INSERT_EVENT
+from tests.support import add_order_row
 
 # The statements of the code of schema 0003 this branch changed or may change, as that code ran
 # them (DRIVING_EVENTS and INSERT_EVENT are unchanged since).
@@ -43,17 +44,6 @@ def _config(url: str) -> Config:
     return config
 
 
-async def _order(conn: asyncpg.Connection, status: str) -> uuid.UUID:
-    order_id = uuid7()
-    await conn.execute(
-        "INSERT INTO orders (id, customer_id, items, total_cents, status, version, created_at,"
-        " updated_at) VALUES ($1, 'c-1', '[]', 0, $2, 1, now(), now())",
-        order_id,
-        status,
-    )
-    return order_id
-
-
 async def _event(
     conn: asyncpg.Connection, event_id: uuid.UUID, order_id: uuid.UUID, age: timedelta
 ) -> None:
@@ -70,7 +60,10 @@ async def test_the_migration_keeps_every_row_and_the_code_of_0003_works_after(
     await asyncio.to_thread(command.downgrade, _config(scratch_database), "0003")
     conn = await asyncpg.connect(scratch_database)
     try:
-        on_its_way, shipped = await _order(conn, "CREATED"), await _order(conn, "SHIPPED")
+        on_its_way, shipped = (
+            await add_order_row(conn, "CREATED"),
+            await add_order_row(conn, "SHIPPED"),
+        )
         await _event(conn, uuid7(), on_its_way, timedelta(minutes=10))
         await _event(conn, HIGH_UUID4, on_its_way, timedelta(minutes=2))
         await _event(conn, LOW_UUID4, shipped, timedelta(days=8))
@@ -147,7 +140,7 @@ async def test_a_migration_that_cannot_lock_fails_leaving_the_table_as_it_was_th
     await asyncio.to_thread(command.downgrade, _config(scratch_database), "0003")
     conn, holder = await asyncpg.connect(scratch_database), await asyncpg.connect(scratch_database)
     try:
-        order_id = await _order(conn, "SHIPPED")
+        order_id = await add_order_row(conn, "SHIPPED")
         for event_id in (uuid7(), LOW_UUID4):  # no id above the bound
             await _event(conn, event_id, order_id, timedelta(hours=1))
         before = {row["id"]: dict(row) for row in await conn.fetch("SELECT * FROM outbox")}
